@@ -1,0 +1,47 @@
+# kubejudge: `make demo` runs the whole judge on this machine, `make test` runs every test tier.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit integration install system-deps controlplane-build \
+        controlplane-up controlplane-down bench clean
+
+demo: install
+	$(VENV)/bin/kubejudge dev
+
+test: install lint controlplane-build
+	$(PY) -m pytest tests
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==26.3
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+controlplane-build:
+	tests/controlplane/build.sh
+
+controlplane-up: controlplane-build
+	tests/controlplane/start.sh .controlplane
+
+controlplane-down:
+	tests/controlplane/stop.sh .controlplane
+
+bench: install
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .controlplane .kubejudge

@@ -1,0 +1,1 @@
+"""The gateway role: push every verdict to every open connection of its user."""

@@ -1,0 +1,1 @@
+"""PostgreSQL, the system of record: models, the async engine, Alembic migrations."""

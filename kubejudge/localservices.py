@@ -1,0 +1,131 @@
+"""Throwaway Redis and PostgreSQL servers on loopback, for `kubejudge dev` and the tests.
+
+Both run as child processes with their data in a folder we own; nothing touches the system's
+own instances. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class LocalServer:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{name} did not listen on 127.0.0.1:{port} within 30 s")
+
+
+def start_redis(data_dir: Path, port: int | None = None) -> LocalServer:
+    """redis-server with AOF on, as in the chart, so restarts keep the queue."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "redis.log"
+    argv = [
+        binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
+        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+        "--protected-mode", "yes", "--logfile", str(log), "--daemonize", "no",
+    ]  # fmt: skip
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    _wait_for_port(port, process, "redis-server", log)
+    return LocalServer("redis", f"redis://127.0.0.1:{port}/0", process)
+
+
+def _postgres_bin(tool: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}")) or [shutil.which(tool) or ""]
+    if not found[-1]:
+        raise FileNotFoundError(
+            f"PostgreSQL's {tool} is not installed (apt-get install postgresql)"
+        )
+    return found[-1]
+
+
+def start_postgres(
+    data_dir: Path, port: int | None = None, database: str = "kubejudge"
+) -> LocalServer:
+    """initdb (once) into `data_dir`, then a postgres on loopback with trust auth for one user."""
+    port = port or free_port()
+    run_as = "postgres" if os.geteuid() == 0 else None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if run_as is not None:
+        account = pwd.getpwnam(run_as)
+        os.chown(data_dir, account.pw_uid, account.pw_gid)
+    pgdata = data_dir / "pgdata"
+    log = data_dir / "postgres.log"
+    if not (pgdata / "PG_VERSION").exists():
+        initdb = subprocess.run(
+            [_postgres_bin("initdb"), "-D", str(pgdata), "-U", "kubejudge", "--auth=trust",
+             "--encoding=UTF8", "--no-sync"],
+            user=run_as, capture_output=True, text=True,
+        )  # fmt: skip
+        if initdb.returncode != 0:
+            # As root the server runs as `postgres`, which must be able to reach `data_dir`.
+            raise RuntimeError(f"initdb into {pgdata} failed: {initdb.stderr.strip()}")
+    with log.open("ab") as log_file:
+        if run_as is not None:
+            os.chown(log, account.pw_uid, account.pw_gid)
+        process = subprocess.Popen(
+            [_postgres_bin("postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
+             "-k", str(data_dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=200"],
+            user=run_as, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+        )  # fmt: skip
+    _wait_for_port(port, process, "postgres", log)
+    created = subprocess.run(
+        [_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "kubejudge",
+         database],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if created.returncode != 0 and "already exists" not in created.stderr:
+        raise RuntimeError(f"createdb failed: {created.stderr}")
+    return LocalServer("postgres", f"postgresql://kubejudge@127.0.0.1:{port}/{database}", process)
+
+
+@contextlib.contextmanager
+def running(*servers: LocalServer) -> Iterator[tuple[LocalServer, ...]]:
+    try:
+        yield servers
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -1,0 +1,130 @@
+"""The contract between api, worker, gateway and operator: every Redis key and channel name,
+and the schema of every message that crosses Redis or the WebSocket.
+
+No other module spells a Redis key by hand; tests import from here too.
+
+    kubejudge:queue:{pool}           stream   submissions waiting for a worker (group "workers")
+    kubejudge:deadletter:{pool}      stream   submissions that ran out of attempts
+    kubejudge:enqueued:{token}       string   present while a token sits in a queue stream
+    kubejudge:worker:{pool}:{id}     string   a worker's heartbeat (JSON `Heartbeat`), with a TTL
+    kubejudge:workers:{pool}         zset     worker ids of a pool, scored by heartbeat expiry (ms)
+    kubejudge:history:{user}         stream   a user's recent events, for replay on reconnect
+    kubejudge:user:{user}            channel  a user's live events (same payload as the history)
+    kubejudge:verdict:{token}        channel  wakes `wait=true` requests for one submission
+    kubejudge:ratelimit:{user}:{win} string   submissions a user made in one rate-limit window
+    kubejudge:problem:{id}           string   cached problem (JSON), cache-aside
+    kubejudge:problems               string   cached problem list (JSON), cache-aside
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PREFIX = "kubejudge"
+QUEUE_GROUP = "workers"
+PROBLEM_LIST_CACHE = f"{PREFIX}:problems"
+
+
+def queue_stream(pool: str) -> str:
+    return f"{PREFIX}:queue:{pool}"
+
+
+def dead_letter_stream(pool: str) -> str:
+    return f"{PREFIX}:deadletter:{pool}"
+
+
+def enqueued_marker(token: str) -> str:
+    return f"{PREFIX}:enqueued:{token}"
+
+
+def worker_heartbeat(pool: str, worker_id: str) -> str:
+    return f"{PREFIX}:worker:{pool}:{worker_id}"
+
+
+def worker_index(pool: str) -> str:
+    return f"{PREFIX}:workers:{pool}"
+
+
+def user_history(user_id: str) -> str:
+    return f"{PREFIX}:history:{user_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"{PREFIX}:user:{user_id}"
+
+
+def verdict_channel(token: str) -> str:
+    return f"{PREFIX}:verdict:{token}"
+
+
+def rate_limit_counter(user_id: str, window: int) -> str:
+    return f"{PREFIX}:ratelimit:{user_id}:{window}"
+
+
+def problem_cache(problem_id: int) -> str:
+    return f"{PREFIX}:problem:{problem_id}"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class QueueEntry(Message):
+    """One stream entry: which submission to judge. Limits and code live in PostgreSQL."""
+
+    token: str
+    enqueued_at_ms: int = Field(default_factory=now_ms)
+
+    def fields(self) -> dict[str, str]:
+        return {"token": self.token, "enqueued_at_ms": str(self.enqueued_at_ms)}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> QueueEntry:
+        return cls(token=fields["token"], enqueued_at_ms=int(fields["enqueued_at_ms"]))
+
+
+class Heartbeat(Message):
+    worker_id: str
+    pool: str
+    concurrency: int
+    tokens: list[str] = Field(default_factory=list)  # the submissions it is judging now
+    pod_name: str | None = None  # set in Kubernetes, so the operator can mark busy pods
+    at_ms: int = Field(default_factory=now_ms)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.tokens)
+
+
+class Event(Message):
+    """What a user's devices are told: a submission changed status or got its verdict.
+
+    The same JSON goes into the user's history stream and onto the user's channel; the history
+    entry id becomes the event id that clients resume from.
+    """
+
+    type: Literal["status", "verdict"]
+    token: str
+    data: dict[str, Any]  # the submission's public fields (status, time, memory, tests, ...)
+    created_at_ms: int = Field(default_factory=now_ms)
+
+
+class ServerMessage(Message):
+    """WebSocket server -> client. `id` is the event id to resume from (absent on errors)."""
+
+    type: Literal["status", "verdict", "resync", "error"]
+    id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClientMessage(Message):
+    """WebSocket client -> server. `ping` is answered with nothing but liveness."""
+
+    type: Literal["ping"]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what kubejudge needs from Debian's packages, only when something is missing:
+# Redis and PostgreSQL (the judge's stores), bubblewrap (the sandbox), the language toolchains
+# the worker runs, and chromium (the browser tests).
+set -euo pipefail
+
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need redis-server redis-server
+need bwrap bubblewrap
+need gcc gcc
+need g++ g++
+need javac default-jdk-headless
+need node nodejs
+need chromium chromium
+need chromedriver chromium-driver
+need openssl openssl
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+[ -x /usr/bin/python3 ] || missing+=(python3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The Debian package starts its own cluster and server; ours run on their own ports, so
+# stopping the system ones is not needed, but they must not be required either.

@@ -1,0 +1,79 @@
+"""Fixtures every tier may use: a real Redis and a real PostgreSQL on loopback.
+
+They start once per test session, only when a test asks for them, and are torn down at the
+end. Unit tests ask for neither and need no servers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kubejudge import localservices
+from kubejudge.db.engine import create_engine, migrate
+from kubejudge.db.models import Base
+from kubejudge.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def services_dir() -> Iterator[Path]:
+    # Not under pytest's 0700 tmp dir: as root PostgreSQL runs as `postgres` and must reach it.
+    path = Path(tempfile.mkdtemp(prefix="kubejudge-tests-"))
+    os.chmod(path, 0o755)  # noqa: S103
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(services_dir: Path) -> Iterator[localservices.LocalServer]:
+    server = localservices.start_redis(services_dir / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(services_dir: Path) -> Iterator[localservices.LocalServer]:
+    server = localservices.start_postgres(services_dir / "postgres")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    redis_server: localservices.LocalServer, postgres_server: localservices.LocalServer
+) -> Settings:
+    """Settings pointing at the test servers, with the schema migrated."""
+    configured = Settings(
+        redis_url=redis_server.url,
+        database_url=postgres_server.url,
+        jwt_secret="test-secret-0123456789abcdef",
+    )
+    migrate(configured)
+    return configured
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A clean database for each test (every table emptied, schema kept)."""
+    engine = create_engine(settings, pool_size=5)
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    await engine.dispose()

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+
+from kubejudge import auth
+
+SECRET = "unit-test-secret-0123456789"
+
+
+def test_issued_token_verifies_to_its_user() -> None:
+    token = auth.issue(secret=SECRET, user_id="alice", admin=True)
+    assert auth.verify(token, secret=SECRET) == auth.User(id="alice", admin=True)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        auth.issue(secret="another-secret-0123456789", user_id="alice"),
+        auth.issue(secret=SECRET, user_id="alice", ttl_s=-10),
+        auth.issue(secret=SECRET, user_id=""),
+        "not-a-jwt",
+    ],
+    ids=["wrong-key", "expired", "empty-subject", "garbage"],
+)
+def test_bad_tokens_are_refused(token: str) -> None:
+    with pytest.raises(auth.InvalidToken):
+        auth.verify(token, secret=SECRET)

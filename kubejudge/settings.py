@@ -19,7 +19,8 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = "postgresql://kubejudge@127.0.0.1:5432/kubejudge"
-    jwt_secret: str = Field(default="dev-only-insecure-secret", min_length=16)
+    # HS256 keys shorter than 32 bytes are weak (RFC 7518 §3.2); PyJWT warns on them too.
+    jwt_secret: str = Field(default="dev-only-insecure-secret-change-me-0123456789", min_length=32)
     # Judge0's X-Auth-Token; authentication is off while it is unset.
     auth_token: str | None = None
     # Worker pools by name -> language families they judge; "*" takes every family not named.

@@ -54,7 +54,7 @@ def settings(
     configured = Settings(
         redis_url=redis_server.url,
         database_url=postgres_server.url,
-        jwt_secret="test-secret-0123456789abcdef",
+        jwt_secret="test-secret-0123456789abcdef-0123456789",
     )
     migrate(configured)
     return configured

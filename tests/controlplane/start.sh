@@ -251,13 +251,14 @@ if [[ "$KWOK_NODES" -gt 0 ]]; then
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=127.0.0.1
   for i in $(seq 0 $((KWOK_NODES - 1))); do
-    "${ADMIN_CURL[@]}" -X POST -H 'Content-Type: application/json' "$API_URL/api/v1/nodes" -d @- >/dev/null <<EOF \
-      || fail "could not create node kwok-node-$i"
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"kwok-node-$i",
+    node_json='{"apiVersion":"v1","kind":"Node","metadata":{"name":"kwok-node-'$i'",
  "annotations":{"node.alpha.kubernetes.io/ttl":"0","kwok.x-k8s.io/node":"fake"},
- "labels":{"kubernetes.io/hostname":"kwok-node-$i","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok"}},
- "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},"capacity":{"cpu":"32","memory":"256Gi","pods":"110"}}}
-EOF
+ "labels":{"kubernetes.io/hostname":"kwok-node-'$i'","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok"}},
+ "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},"capacity":{"cpu":"32","memory":"256Gi","pods":"110"}}}'
+    if ! "${ADMIN_CURL[@]}" -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "$node_json" \
+         "$API_URL/api/v1/nodes"; then
+      fail "could not create node kwok-node-$i"
+    fi
   done
 fi
 node_ready() {

@@ -14,6 +14,7 @@ No other module spells a Redis key by hand; tests import from here too.
     kubejudge:ratelimit:{user}:{win} string   submissions a user made in one rate-limit window
     kubejudge:problem:{id}           string   cached problem (JSON), cache-aside
     kubejudge:problems               string   cached problem list (JSON), cache-aside
+    kubejudge:reconciler             string   lease: which api process runs the reconciler now
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 PREFIX = "kubejudge"
 QUEUE_GROUP = "workers"
 PROBLEM_LIST_CACHE = f"{PREFIX}:problems"
+RECONCILER_LEASE = f"{PREFIX}:reconciler"
 
 
 def queue_stream(pool: str) -> str:
@@ -117,14 +119,23 @@ class Event(Message):
 
 
 class ServerMessage(Message):
-    """WebSocket server -> client. `id` is the event id to resume from (absent on errors)."""
+    """WebSocket server -> client. `id` is the event id to resume from (absent on errors).
 
-    type: Literal["status", "verdict", "resync", "error"]
+    - `status`, `verdict`: an event; `data` is the submission's public fields plus `token`.
+    - `welcome`: first message of a connection opened without `last_event_id`; `id` is the
+      feed's current position, so a later reconnect resumes from there.
+    - `resync`: the history no longer covers what the device missed; refetch over HTTP, then
+      carry on from `id`.
+    - `pong`: the answer to a client `ping` (browsers cannot see WebSocket-level pongs).
+    - `error`: a client message was refused; `data.message` says why. Nothing changed.
+    """
+
+    type: Literal["status", "verdict", "welcome", "resync", "pong", "error"]
     id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ClientMessage(Message):
-    """WebSocket client -> server. `ping` is answered with nothing but liveness."""
+    """WebSocket client -> server. `ping` is answered with `pong`: proof the path is alive."""
 
     type: Literal["ping"]

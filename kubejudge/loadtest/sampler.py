@@ -1,0 +1,107 @@
+"""The load test's view of the judge over time: backlog and live/busy workers from Redis, and
+desired/current workers from the JudgeCluster's status (what the operator decided)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from kubejudge import protocol, queue
+
+log = logging.getLogger("kubejudge.loadtest")
+
+JUDGECLUSTER = ("kubejudge.dev", "v1alpha1", "judgeclusters")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRef:
+    namespace: str
+    name: str
+    kubeconfig: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    at_ms: int
+    backlog: dict[str, int] = field(default_factory=dict)  # per pool: waiting + pending
+    live_workers: int | None = None  # heartbeats not yet expired
+    busy_workers: int | None = None
+    desired: dict[str, int] = field(default_factory=dict)  # per pool, from the JudgeCluster
+    current: dict[str, int] = field(default_factory=dict)
+
+
+async def redis_view(redis: Redis, pools: list[str]) -> dict[str, Any]:
+    backlog: dict[str, int] = {}
+    live = busy = 0
+    for pool in pools:
+        backlog[pool] = (await queue.backlog(redis, pool)).total
+        index = protocol.worker_index(pool)
+        worker_ids = await redis.zrangebyscore(index, protocol.now_ms(), "+inf")
+        keys = [protocol.worker_heartbeat(pool, _text(worker_id)) for worker_id in worker_ids]
+        for raw in await redis.mget(keys) if keys else []:
+            if raw is None:
+                continue
+            live += 1
+            busy += protocol.Heartbeat.model_validate_json(raw).busy
+    return {"backlog": backlog, "live_workers": live, "busy_workers": busy}
+
+
+def cluster_view(custom: Any, ref: ClusterRef) -> dict[str, dict[str, int]]:
+    """Per pool desired and current replicas from the JudgeCluster's status (blocking call)."""
+    group, version, plural = JUDGECLUSTER
+    body = custom.get_namespaced_custom_object(group, version, ref.namespace, plural, ref.name)
+    pools = (body.get("status") or {}).get("pools") or {}
+    if isinstance(pools, list):  # [{name: ..., desired: ...}] or {name: {desired: ...}}
+        pools = {pool.get("name", str(i)): pool for i, pool in enumerate(pools)}
+    desired = {name: int(pool.get("desired", 0)) for name, pool in pools.items()}
+    current = {name: int(pool.get("current", 0)) for name, pool in pools.items()}
+    return {"desired": desired, "current": current}
+
+
+async def sample_until(
+    stop: asyncio.Event,
+    *,
+    redis_url: str | None,
+    pools: list[str],
+    cluster: ClusterRef | None,
+    interval_s: float,
+    into: list[Sample],
+) -> None:
+    """Append a Sample every `interval_s` until `stop` is set; a failing source is skipped."""
+    redis = Redis.from_url(redis_url) if redis_url else None
+    custom = _custom_objects_api(cluster) if cluster else None
+    try:
+        while not stop.is_set():
+            view: dict[str, Any] = {}
+            if redis is not None:
+                try:
+                    view |= await redis_view(redis, pools)
+                except Exception as error:  # a sample is worth skipping, not the run
+                    log.warning("redis sample failed: %s", error)
+            if custom is not None and cluster is not None:
+                try:
+                    view |= await asyncio.to_thread(cluster_view, custom, cluster)
+                except Exception as error:
+                    log.warning("JudgeCluster sample failed: %s", error)
+            into.append(Sample(at_ms=protocol.now_ms(), **view))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+
+
+def _custom_objects_api(cluster: ClusterRef) -> Any:
+    from kubernetes import client, config  # only a load test against a cluster needs it
+
+    api_client = config.new_client_from_config(config_file=cluster.kubeconfig)
+    return client.CustomObjectsApi(api_client)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,285 @@
+"""One loop per JudgeCluster (a kopf daemon): scale every worker pool from its queue each poll,
+re-apply the children now and then, and report it all in status, Events and metrics.
+
+Per pool and poll: read the backlog and the heartbeats from Redis, ask `kubejudge.scaling` for
+the size, and when it changes, mark busy pods with a high pod-deletion cost BEFORE shrinking, so
+the ReplicaSet removes idle pods; then patch the Deployment's /scale subresource. When Redis is
+unreachable every pool keeps its size and the RedisReachable condition says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import kopf
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from kubejudge import poolload
+from kubejudge.scaling import Decision, Memory, Observation, decide
+from kubejudge_operator import metrics, reconcile, resources
+from kubejudge_operator.kube import Kube, KubeError
+from kubejudge_operator.settings import OperatorSettings
+from kubejudge_operator.spec import ClusterSpec, Owner, WorkerPool
+
+log = logging.getLogger(__name__)
+
+READY_CHECK_S = 5.0
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class PoolState:
+    memory: Memory = field(default_factory=Memory)
+    last_decision: dict[str, Any] | None = None
+
+
+@dataclass
+class Conditions:
+    """Conditions by type, each keeping the time it last changed status."""
+
+    items: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def set(self, kind: str, ok: bool, reason: str, message: str) -> None:
+        status = "True" if ok else "False"
+        old = self.items.get(kind)
+        since = old["lastTransitionTime"] if old and old["status"] == status else utc_now()
+        self.items[kind] = {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": since,
+        }
+
+    def ok(self, kind: str) -> bool:
+        return self.items.get(kind, {}).get("status") == "True"
+
+    def listed(self) -> list[dict[str, str]]:
+        return [self.items[kind] for kind in sorted(self.items)]
+
+
+@dataclass
+class ClusterLoop:
+    kube: Kube
+    settings: OperatorSettings
+    body: kopf.Body
+    pools: dict[str, PoolState] = field(default_factory=dict)
+    conditions: Conditions = field(default_factory=Conditions)
+    redis: Redis | None = None
+    redis_url: str | None = None
+    written: dict[str, Any] = field(default_factory=dict)
+    next_reconcile: float = 0.0
+    next_ready_check: float = 0.0
+
+    async def tick(self) -> None:
+        owner = Owner.of(dict(self.body))
+        spec = ClusterSpec.model_validate(dict(self.body["spec"]))
+        now = time.monotonic()
+        if now >= self.next_reconcile:
+            await self.reconcile(owner, spec)
+            self.next_reconcile = now + self.settings.reconcile_interval_s
+        pools: dict[str, dict[str, Any]] = {}
+        loads = await self.observe(owner, spec)
+        if loads is not None:
+            for pool in spec.worker_pools:
+                entry = await self.scale_pool(owner, pool, loads[pool.name])
+                if entry is not None:
+                    pools[pool.name] = entry
+        else:  # Redis unreachable: keep every size, keep the last figures
+            pools = dict(self.written.get("pools") or {})
+        if now >= self.next_ready_check:
+            await self.check_ready(owner)
+            self.next_ready_check = now + READY_CHECK_S
+        for gone in set(self.pools) - {pool.name for pool in spec.worker_pools}:
+            del self.pools[gone]
+        await self.write_status(owner, pools)
+
+    async def reconcile(self, owner: Owner, spec: ClusterSpec) -> None:
+        try:
+            await reconcile.reconcile_cluster(self.kube, dict(self.body))
+            url = await reconcile.store_url(
+                self.kube, owner, spec.redis, managed_url=resources.redis_url_managed(owner)
+            )
+        except KubeError as error:
+            self.conditions.set("Reconciled", False, "ApplyFailed", str(error))
+            log.warning("reconciling %s/%s failed: %s", owner.namespace, owner.name, error)
+            return
+        self.conditions.set("Reconciled", True, "Applied", "every child matches the spec")
+        if url != self.redis_url:
+            await self.close()
+            self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            self.redis_url = url
+
+    async def observe(self, owner: Owner, spec: ClusterSpec) -> dict[str, poolload.PoolLoad] | None:
+        if self.redis is None:
+            return None
+        labels = {"namespace": owner.namespace, "cluster": owner.name}
+        try:
+            loads = {
+                pool.name: await poolload.observe(self.redis, pool.name)
+                for pool in spec.worker_pools
+            }
+        except (RedisError, OSError) as error:
+            if (
+                self.conditions.ok("RedisReachable")
+                or "RedisReachable" not in self.conditions.items
+            ):
+                log.warning("Redis of %s/%s unreachable: %s", owner.namespace, owner.name, error)
+            self.conditions.set(
+                "RedisReachable", False, "RedisUnreachable", f"keeping pool sizes: {error}"
+            )
+            metrics.REDIS_UP.labels(**labels).set(0)
+            return None
+        self.conditions.set("RedisReachable", True, "RedisAnswered", "queue depths are read")
+        metrics.REDIS_UP.labels(**labels).set(1)
+        return loads
+
+    async def scale_pool(
+        self, owner: Owner, pool: WorkerPool, load: poolload.PoolLoad
+    ) -> dict[str, Any] | None:
+        deployment = resources.worker_name(owner, pool.name)
+        current = await self.kube.replicas(owner.namespace, deployment)
+        if current is None:  # not created yet; the next reconcile creates it
+            return None
+        seen = Observation(
+            waiting=load.backlog.waiting,
+            pending=load.backlog.pending,
+            busy=min(load.busy, current),
+            current=current,
+        )
+        state = self.pools.setdefault(pool.name, PoolState())
+        decision = decide(limits=pool.limits, seen=seen, memory=state.memory, now=time.monotonic())
+        state.memory = decision.memory
+        if decision.changed:
+            await self.resize(owner, pool, decision, load.busy_pods)
+            state.last_decision = {
+                "time": utc_now(),
+                "from": decision.current,
+                "to": decision.desired,
+                "reason": decision.reason,
+            }
+        metrics.record(
+            namespace=owner.namespace,
+            cluster=owner.name,
+            pool=pool.name,
+            seen=seen,
+            decision=decision,
+        )
+        entry: dict[str, Any] = {
+            "waiting": seen.waiting,
+            "pending": seen.pending,
+            "backlog": seen.backlog,
+            "busy": seen.busy,
+            "desired": decision.desired,
+            "current": decision.desired if decision.changed else current,
+        }
+        if state.last_decision is not None:
+            entry["lastDecision"] = state.last_decision
+        return entry
+
+    async def resize(
+        self, owner: Owner, pool: WorkerPool, decision: Decision, busy_pods: frozenset[str]
+    ) -> None:
+        deployment = resources.worker_name(owner, pool.name)
+        if decision.desired < decision.current:
+            await self.mark_deletion_costs(owner, pool, busy_pods)
+        await self.kube.scale(owner.namespace, deployment, decision.desired)
+        up = decision.desired > decision.current
+        log.info("%s/%s pool %s: %s", owner.namespace, owner.name, pool.name, decision.reason)
+        kopf.event(
+            self.body,
+            type="Normal",
+            reason="ScaledUp" if up else "ScaledDown",
+            message=f"pool {pool.name}: {decision.reason}",
+        )
+
+    async def mark_deletion_costs(
+        self, owner: Owner, pool: WorkerPool, busy_pods: frozenset[str]
+    ) -> None:
+        """Busy pods cost more to delete, so the ReplicaSet picks idle ones (KEP-2255)."""
+        selector = resources.selector_labels(owner, "worker", pool.name)
+        for pod in await self.kube.select("Pod", owner.namespace, selector):
+            name = pod["metadata"]["name"]
+            want = resources.deletion_cost(name in busy_pods)
+            have = (pod["metadata"].get("annotations") or {}).get(
+                resources.DELETION_COST_ANNOTATION
+            )
+            if have != want:
+                annotations = {resources.DELETION_COST_ANNOTATION: want}
+                with contextlib.suppress(KubeError):  # a pod may vanish meanwhile
+                    await self.kube.merge_patch(
+                        "Pod", owner.namespace, name, {"metadata": {"annotations": annotations}}
+                    )
+
+    async def check_ready(self, owner: Owner) -> None:
+        missing = []
+        for component in ("api", "gateway"):
+            found = await self.kube.get(
+                "Deployment", owner.namespace, resources.name_of(owner, component)
+            )
+            if found is None or not (found.get("status") or {}).get("availableReplicas"):
+                missing.append(component)
+        ready = (
+            not missing
+            and self.conditions.ok("Reconciled")
+            and self.conditions.ok("RedisReachable")
+        )
+        if ready:
+            self.conditions.set("Ready", True, "Available", "api, gateway and Redis are up")
+        elif missing:
+            self.conditions.set(
+                "Ready", False, "NotAvailable", f"no available {' or '.join(missing)}"
+            )
+        else:
+            self.conditions.set("Ready", False, "Degraded", "see the other conditions")
+
+    async def write_status(self, owner: Owner, pools: dict[str, dict[str, Any]]) -> None:
+        status: dict[str, Any] = {
+            "pools": pools,
+            "backlog": sum(entry["backlog"] for entry in pools.values()),
+            "workers": sum(entry["current"] for entry in pools.values()),
+            "conditions": self.conditions.listed(),
+        }
+        if status == self.written:
+            return
+        removed = set(self.written.get("pools") or {}) - set(pools)
+        body = {"status": status | {"pools": pools | dict.fromkeys(removed)}}  # None deletes
+        try:
+            await self.kube.merge_patch(
+                "JudgeCluster", owner.namespace, owner.name, body, sub="status"
+            )
+        except KubeError as error:
+            log.warning("status of %s/%s not written: %s", owner.namespace, owner.name, error)
+            return
+        self.written = status
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
+
+
+async def run(
+    *, kube: Kube, settings: OperatorSettings, body: kopf.Body, stopped: kopf.DaemonStopped
+) -> None:
+    """Until the JudgeCluster goes away or the operator stops."""
+    loop = ClusterLoop(kube=kube, settings=settings, body=body)
+    try:
+        while not stopped:
+            try:
+                await loop.tick()
+            except (KubeError, httpx.HTTPError) as error:  # the API server hiccuped
+                log.warning("autoscaler poll failed, retrying next poll: %s", error)
+            await stopped.wait(settings.poll_interval_s)
+    finally:
+        await loop.close()

@@ -1,0 +1,107 @@
+"""`kubejudge operator`: the kopf handlers, each a docstring and one delegating call.
+
+The logic lives in plain modules: `reconcile` (children), `autoscaler` (the per-cluster loop),
+`resources` (pure manifests), `kube` (the API calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from kubejudge_operator import autoscaler, reconcile
+from kubejudge_operator.kube import Kube
+from kubejudge_operator.resources import MANAGED_BY
+from kubejudge_operator.settings import OperatorSettings
+from kubejudge_operator.spec import GROUP, PLURAL, VERSION
+
+CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Connect to the API server and serve /metrics; keep kopf's bookkeeping off our status."""
+    configure(settings, memo)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Close the API client."""
+    await memo.kube.aclose()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def reconcile_cluster(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
+    """Make the children match the spec."""
+    await reconcile.apply_spec(memo.kube, dict(body), patch)
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def autoscale(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """Scale each worker pool from its queue, every poll, for as long as the cluster exists."""
+    await autoscaler.run(kube=memo.kube, settings=memo.settings, body=body, stopped=stopped)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
+@kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
+@kopf.on.event("v1", "services", labels=CHILDREN)
+@kopf.on.event("v1", "configmaps", labels=CHILDREN)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=CHILDREN)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=CHILDREN)
+async def child_deleted(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Put back a child deleted by hand (edits are put back by the periodic re-apply)."""
+    if type == "DELETED":
+        await reconcile.restore(memo.kube, dict(body))
+
+
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None:
+    # Progress in annotations only: status belongs to the autoscaler's report.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = f"{GROUP}/operator"
+    settings.posting.level = logging.INFO
+    # Notice a dead watch within a minute rather than hang (kopf#1276).
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 90
+    memo.kube = Kube.connect()
+    if memo.settings.operator_metrics_port:
+        prometheus_client.start_http_server(memo.settings.operator_metrics_port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    parser.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="kopf's health endpoint URL ('' turns it off)",
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="do not coordinate with other operator instances (peering)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = OperatorSettings()
+    logging.getLogger().setLevel(settings.log_level)
+    kopf.run(
+        clusterwide=args.all_namespaces or not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness or None,
+        standalone=args.standalone,
+        memo=kopf.Memo(settings=settings),
+    )
+    return 0

@@ -1,0 +1,107 @@
+"""Make a JudgeCluster's children match its spec: apply what should exist, delete the rest.
+
+Idempotent and level-based: create, update, resume, the periodic re-apply and a hand-deleted
+child all run the same `reconcile_cluster`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+import kopf
+
+from kubejudge_operator import resources
+from kubejudge_operator.kube import AUTOSCALER_MANAGER, Kube
+from kubejudge_operator.spec import API_VERSION, KIND, ClusterSpec, Owner, Store
+
+log = logging.getLogger(__name__)
+
+# Kinds the operator applies and prunes (the managed PostgreSQL's Secret is created once and
+# kept: its password must outlive a spec change that briefly drops `managed`).
+PRUNED_KINDS = (
+    "ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "StatefulSet",
+)  # fmt: skip
+
+
+async def store_url(kube: Kube, owner: Owner, store: Store, *, managed_url: str) -> str:
+    """A store's URL as the operator's pods see it: the managed Service, else the Secret."""
+    if store.url_secret_ref is None:
+        return managed_url
+    ref = store.url_secret_ref
+    return await kube.secret_value(owner.namespace, ref.name, ref.key)
+
+
+def port_of(url: str, default: int) -> int:
+    try:
+        return urlsplit(url).port or default
+    except ValueError:
+        return default
+
+
+async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> None:
+    owner = Owner.of(body)
+    spec = ClusterSpec.model_validate(body["spec"])
+    redis_port, postgres_port = resources.REDIS_PORT, resources.POSTGRES_PORT
+    if not spec.redis.managed:
+        url = await store_url(kube, owner, spec.redis, managed_url="")
+        redis_port = port_of(url, resources.REDIS_PORT)
+    if spec.postgresql.managed:
+        password = secrets.token_urlsafe(24)
+        await kube.create_if_absent(resources.build_postgres_secret(owner, password))
+    else:
+        url = await store_url(kube, owner, spec.postgresql, managed_url="")
+        postgres_port = port_of(url, resources.POSTGRES_PORT)
+
+    children = resources.build_children(
+        owner, spec, redis_port=redis_port, postgres_port=postgres_port
+    )
+    pools = {resources.worker_name(owner, pool.name): pool for pool in spec.worker_pools}
+    for child in children:
+        pool = pools.get(child["metadata"]["name"]) if child["kind"] == "Deployment" else None
+        if pool is not None:
+            # Created at the pool's minimum by the autoscaler's field manager, so the apply
+            # below never owns (and never resets) `replicas`.
+            first = child | {"spec": child["spec"] | {"replicas": pool.min_replicas}}
+            await kube.create_if_absent(first, field_manager=AUTOSCALER_MANAGER)
+        await kube.apply(child)
+    await prune(kube, owner, children)
+
+
+async def apply_spec(kube: Kube, body: dict[str, Any], patch: kopf.Patch) -> None:
+    """Reconcile, then report which generation of the spec the children now reflect."""
+    await reconcile_cluster(kube, body)
+    patch.status["observedGeneration"] = body["metadata"].get("generation")
+
+
+async def prune(kube: Kube, owner: Owner, children: list[dict[str, Any]]) -> None:
+    """Delete children the spec no longer asks for (a removed pool, a store made external)."""
+    wanted = {(child["kind"], child["metadata"]["name"]) for child in children}
+    selector = {
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/managed-by": resources.MANAGED_BY,
+    }
+    for kind in PRUNED_KINDS:
+        for found in await kube.select(kind, owner.namespace, selector):
+            name = found["metadata"]["name"]
+            owned = any(
+                ref.get("uid") == owner.uid for ref in found["metadata"].get("ownerReferences", [])
+            )
+            if owned and (kind, name) not in wanted:
+                log.info("deleting %s %s/%s: no longer in the spec", kind, owner.namespace, name)
+                await kube.delete(kind, owner.namespace, name)
+
+
+async def restore(kube: Kube, child: dict[str, Any]) -> None:
+    """A child was deleted: reconcile its JudgeCluster, unless that is going away too."""
+    meta = child.get("metadata", {})
+    for ref in meta.get("ownerReferences", []):
+        if ref.get("apiVersion") != API_VERSION or ref.get("kind") != KIND:
+            continue
+        owner = await kube.get(KIND, meta["namespace"], ref["name"])
+        alive = owner is not None and "deletionTimestamp" not in owner["metadata"]
+        if alive and owner["metadata"]["uid"] == ref.get("uid"):
+            log.info("restoring %s %s/%s", child.get("kind"), meta["namespace"], meta["name"])
+            await reconcile_cluster(kube, owner)

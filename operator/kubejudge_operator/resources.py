@@ -1,0 +1,472 @@
+"""Pure builders of a JudgeCluster's children, as plain manifest dicts.
+
+No I/O here: `reconcile` applies what these return. Every child carries the owner reference
+(so deleting the JudgeCluster garbage-collects it) and the recommended app.kubernetes.io labels.
+Worker Deployments are built without `replicas`: the autoscaler owns that field through the
+/scale subresource, and re-applying the manifest must never reset it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from kubejudge_operator.spec import ClusterSpec, Owner, Store, WorkerPool
+
+API_PORT = 2358
+GATEWAY_PORT = 2359
+WORKER_METRICS_PORT = 9100
+REDIS_PORT = 6379
+POSTGRES_PORT = 5432
+# The uid the kubejudge images create (see images/*/Dockerfile); runAsNonRoot checks it.
+KUBEJUDGE_UID = 10001
+# The uids of the official redis and postgres alpine images' service users.
+REDIS_UID = 999
+POSTGRES_UID = 70
+DEFAULT_REDIS_IMAGE = "redis:7.2.7-alpine"
+DEFAULT_POSTGRES_IMAGE = "postgres:15.10-alpine"
+POSTGRES_USER = "kubejudge"
+POSTGRES_DB = "kubejudge"
+POSTGRES_PASSWORD_KEY = "password"  # noqa: S105 - the key in the Secret, not a password
+MANAGED_BY = "kubejudge-operator"
+POOL_LABEL = "kubejudge.dev/pool"
+CONFIG_HASH_ANNOTATION = "kubejudge.dev/config-hash"
+# Busy workers get this pod-deletion cost, idle ones 0: the ReplicaSet removes idle pods first.
+BUSY_DELETION_COST = 1000
+DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+
+
+# ---------------------------------------------------------------- names and labels
+
+
+def name_of(owner: Owner, component: str) -> str:
+    return f"{owner.name}-{component}"
+
+
+def worker_name(owner: Owner, pool: str) -> str:
+    return f"{owner.name}-worker-{pool}"
+
+
+def postgres_secret_name(owner: Owner) -> str:
+    return f"{owner.name}-postgresql-auth"
+
+
+def selector_labels(owner: Owner, component: str, pool: str | None = None) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/name": "kubejudge",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+    }
+    if pool is not None:
+        labels[POOL_LABEL] = pool
+    return labels
+
+
+def labels_of(owner: Owner, component: str, pool: str | None = None) -> dict[str, str]:
+    return selector_labels(owner, component, pool) | {
+        "app.kubernetes.io/part-of": "kubejudge",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def metadata(owner: Owner, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels,
+        "ownerReferences": [owner.reference()],
+    }
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def redis_url_managed(owner: Owner) -> str:
+    return f"redis://{name_of(owner, 'redis')}.{owner.namespace}.svc:{REDIS_PORT}/0"
+
+
+def config_data(owner: Owner, spec: ClusterSpec) -> dict[str, str]:
+    """The non-secret settings every role reads, as KUBEJUDGE_* variables."""
+    data = {"KUBEJUDGE_POOLS": json.dumps(spec.pools, sort_keys=True)}
+    if spec.redis.managed:
+        data["KUBEJUDGE_REDIS_URL"] = redis_url_managed(owner)
+    return data
+
+
+def build_config_map(owner: Owner, spec: ClusterSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(owner, name_of(owner, "config"), labels_of(owner, "config")),
+        "data": config_data(owner, spec),
+    }
+
+
+def _secret_env(name: str, ref_name: str, key: str, *, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": ref_name, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def app_env(owner: Owner, spec: ClusterSpec) -> list[dict[str, Any]]:
+    """Secrets and the pod name as env vars; the ConfigMap supplies the rest via envFrom."""
+    env = [
+        {"name": "KUBEJUDGE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
+    if spec.redis.url_secret_ref is not None:
+        ref = spec.redis.url_secret_ref
+        env.append(_secret_env("KUBEJUDGE_REDIS_URL", ref.name, ref.key))
+    if spec.postgresql.url_secret_ref is not None:
+        ref = spec.postgresql.url_secret_ref
+        env.append(_secret_env("KUBEJUDGE_DATABASE_URL", ref.name, ref.key))
+    else:
+        # $(VAR) expands an earlier variable, so the password never lands in a ConfigMap.
+        secret = postgres_secret_name(owner)
+        env.append(_secret_env("KUBEJUDGE_POSTGRES_PASSWORD", secret, POSTGRES_PASSWORD_KEY))
+        host = f"{name_of(owner, 'postgresql')}.{owner.namespace}.svc:{POSTGRES_PORT}"
+        env.append(
+            {
+                "name": "KUBEJUDGE_DATABASE_URL",
+                "value": f"postgresql://{POSTGRES_USER}:$(KUBEJUDGE_POSTGRES_PASSWORD)@{host}"
+                f"/{POSTGRES_DB}",
+            }
+        )
+    env.append(
+        _secret_env("KUBEJUDGE_JWT_SECRET", spec.jwt_secret_ref.name, spec.jwt_secret_ref.key)
+    )
+    if spec.auth_token_secret_ref is not None:
+        ref = spec.auth_token_secret_ref
+        env.append(_secret_env("KUBEJUDGE_AUTH_TOKEN", ref.name, ref.key))
+    return env
+
+
+def config_hash(owner: Owner, spec: ClusterSpec) -> str:
+    """Changes whenever the ConfigMap does, so pods that read it roll."""
+    payload = json.dumps(config_data(owner, spec), sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- pods
+
+
+def restricted_container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def http_probe(path: str, port: str, *, period_s: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period_s, "timeoutSeconds": 2}
+
+
+def app_pod(
+    owner: Owner,
+    spec: ClusterSpec,
+    *,
+    labels: dict[str, str],
+    container: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A pod template for api, gateway and workers: non-root, no service-account token."""
+    container = container | {
+        "imagePullPolicy": spec.images.pull_policy,
+        "envFrom": [{"configMapRef": {"name": name_of(owner, "config")}}],
+        "env": app_env(owner, spec) + container.get("env", []),
+        # The root filesystem is read-only; scratch space (the sandbox's work dirs) is per pod.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+    }
+    return {
+        "metadata": {
+            "labels": labels,
+            "annotations": {CONFIG_HASH_ANNOTATION: config_hash(owner, spec)},
+        },
+        "spec": {
+            # None of our processes talks to the Kubernetes API; workers must not be able to.
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": KUBEJUDGE_UID,
+                "runAsGroup": KUBEJUDGE_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+        }
+        | (extra or {}),
+    }
+
+
+def build_frontend(owner: Owner, spec: ClusterSpec, component: str) -> dict[str, Any]:
+    """The api or the gateway: a Deployment whose replicas the spec sets."""
+    port = API_PORT if component == "api" else GATEWAY_PORT
+    frontend = spec.api if component == "api" else spec.gateway
+    image = spec.images.api if component == "api" else spec.images.gateway
+    container = {
+        "name": component,
+        "image": image,
+        "args": [component],
+        "ports": [{"name": "http", "containerPort": port}],
+        "readinessProbe": http_probe("/readyz", "http", period_s=5),
+        "livenessProbe": http_probe("/healthz", "http", period_s=10),
+        "resources": frontend.resources,
+        "securityContext": restricted_container_security(),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, name_of(owner, component), labels_of(owner, component)),
+        "spec": {
+            "replicas": frontend.replicas,
+            "selector": {"matchLabels": selector_labels(owner, component)},
+            "template": app_pod(
+                owner, spec, labels=labels_of(owner, component), container=container
+            ),
+        },
+    }
+
+
+def build_worker(owner: Owner, spec: ClusterSpec, pool: WorkerPool) -> dict[str, Any]:
+    """A worker pool's Deployment, without `replicas` (the autoscaler's field)."""
+    labels = labels_of(owner, "worker", pool.name)
+    container = {
+        "name": "worker",
+        "image": spec.images.worker,
+        "args": ["worker", "--pool", pool.name, "--concurrency", str(pool.concurrency)],
+        "ports": [{"name": "metrics", "containerPort": WORKER_METRICS_PORT}],
+        "readinessProbe": http_probe("/readyz", "metrics", period_s=5),
+        "livenessProbe": http_probe("/healthz", "metrics", period_s=10),
+        "resources": pool.resources,
+        "securityContext": restricted_container_security(),
+        "env": [{"name": "KUBEJUDGE_WORKER_METRICS_PORT", "value": str(WORKER_METRICS_PORT)}],
+    }
+    extra: dict[str, Any] = {
+        # A worker drains on SIGTERM: give its longest submission time to finish.
+        "terminationGracePeriodSeconds": spec.max_wall_time_s + 30,
+    }
+    if pool.runtime_class_name:
+        extra["runtimeClassName"] = pool.runtime_class_name
+    template = app_pod(owner, spec, labels=labels, container=container, extra=extra)
+    # bubblewrap creates user namespaces, which the runtime's default seccomp profile forbids
+    # to unprivileged containers; the sandbox applies its own limits inside.
+    template["spec"]["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, worker_name(owner, pool.name), labels),
+        "spec": {
+            "selector": {"matchLabels": selector_labels(owner, "worker", pool.name)},
+            # Surge only: never take a judging worker away to make room for a new one.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+            },
+            "template": template,
+        },
+    }
+
+
+# ---------------------------------------------------------------- services and policies
+
+
+def build_service(owner: Owner, component: str, port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(owner, name_of(owner, component), labels_of(owner, component)),
+        "spec": {
+            "selector": selector_labels(owner, component),
+            "ports": [{"name": "tcp", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+
+
+def build_pdb(owner: Owner, name: str, selector: dict[str, str], component: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner, name, labels_of(owner, component)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+    }
+
+
+def store_egress(owner: Owner, store: Store, component: str, port: int) -> dict[str, Any]:
+    """Egress to a managed instance's pods, or (external) to its port on any address."""
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
+    if store.managed:
+        rule["to"] = [{"podSelector": {"matchLabels": selector_labels(owner, component)}}]
+    return rule
+
+
+def build_worker_network_policy(
+    owner: Owner, spec: ClusterSpec, *, redis_port: int, postgres_port: int
+) -> dict[str, Any]:
+    """Worker pods may reach Redis, PostgreSQL and DNS, nothing else; nothing may reach them."""
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(owner, name_of(owner, "worker"), labels_of(owner, "worker")),
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/instance": owner.name,
+                    "app.kubernetes.io/component": "worker",
+                }
+            },
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                store_egress(owner, spec.redis, "redis", redis_port),
+                store_egress(owner, spec.postgresql, "postgresql", postgres_port),
+                dns,
+            ],
+        },
+    }
+
+
+# ---------------------------------------------------------------- managed stores
+
+
+def build_store(owner: Owner, spec: ClusterSpec, component: str) -> dict[str, Any]:
+    """A one-replica StatefulSet for the managed Redis (AOF on) or PostgreSQL."""
+    store = spec.redis if component == "redis" else spec.postgresql
+    if component == "redis":
+        port, uid, mount = REDIS_PORT, REDIS_UID, "/data"
+        container: dict[str, Any] = {
+            "image": store.image or DEFAULT_REDIS_IMAGE,
+            "args": ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+            "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 5},
+        }
+    else:
+        port, uid, mount = POSTGRES_PORT, POSTGRES_UID, "/var/lib/postgresql/data"
+        container = {
+            "image": store.image or DEFAULT_POSTGRES_IMAGE,
+            "env": [
+                {"name": "POSTGRES_USER", "value": POSTGRES_USER},
+                {"name": "POSTGRES_DB", "value": POSTGRES_DB},
+                {"name": "PGDATA", "value": f"{mount}/pgdata"},
+                _secret_env(
+                    "POSTGRES_PASSWORD", postgres_secret_name(owner), POSTGRES_PASSWORD_KEY
+                ),
+            ],
+            "readinessProbe": {
+                "exec": {"command": ["pg_isready", "-U", POSTGRES_USER]},
+                "periodSeconds": 5,
+            },
+        }
+    labels = labels_of(owner, component)
+    container |= {
+        "name": component,
+        "ports": [{"name": "tcp", "containerPort": port}],
+        "volumeMounts": [{"name": "data", "mountPath": mount}],
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(owner, name_of(owner, component), labels),
+        "spec": {
+            "serviceName": name_of(owner, component),
+            "replicas": 1,
+            "selector": {"matchLabels": selector_labels(owner, component)},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": uid,
+                        "runAsGroup": uid,
+                        "fsGroup": uid,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data", "labels": labels},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": store.storage}},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def build_postgres_secret(owner: Owner, password: str) -> dict[str, Any]:
+    """Created once (never re-applied): the password must not change under the database."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(owner, postgres_secret_name(owner), labels_of(owner, "postgresql")),
+        "type": "Opaque",
+        "stringData": {POSTGRES_PASSWORD_KEY: password},
+    }
+
+
+# ---------------------------------------------------------------- everything
+
+
+def build_children(
+    owner: Owner, spec: ClusterSpec, *, redis_port: int = REDIS_PORT,
+    postgres_port: int = POSTGRES_PORT,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every child the operator applies, in an order that lets each find what it needs.
+
+    `redis_port`/`postgres_port` are the external instances' ports (read from their URLs), so
+    the worker NetworkPolicy opens exactly those.
+    """
+    children = [build_config_map(owner, spec)]
+    for component, store, port in (
+        ("redis", spec.redis, REDIS_PORT),
+        ("postgresql", spec.postgresql, POSTGRES_PORT),
+    ):
+        if store.managed:
+            children += [build_store(owner, spec, component), build_service(owner, component, port)]
+    for component, port in (("api", API_PORT), ("gateway", GATEWAY_PORT)):
+        children += [
+            build_frontend(owner, spec, component),
+            build_service(owner, component, port),
+            build_pdb(
+                owner, name_of(owner, component), selector_labels(owner, component), component
+            ),
+        ]
+    for pool in spec.worker_pools:
+        children += [
+            build_worker(owner, spec, pool),
+            build_pdb(
+                owner,
+                worker_name(owner, pool.name),
+                selector_labels(owner, "worker", pool.name),
+                "worker",
+            ),
+        ]
+    children.append(
+        build_worker_network_policy(
+            owner,
+            spec,
+            redis_port=REDIS_PORT if spec.redis.managed else redis_port,
+            postgres_port=POSTGRES_PORT if spec.postgresql.managed else postgres_port,
+        )
+    )
+    return children
+
+
+def deletion_cost(busy: bool) -> str:
+    return str(BUSY_DELETION_COST if busy else 0)

@@ -1,0 +1,111 @@
+"""The JudgeCluster resource as typed objects: its coordinates and its spec.
+
+The API server already applied the CRD's defaults and validation
+(charts/kubejudge/crds/judgecluster.yaml); these models give the operator typed access and repeat
+the defaults so pure code and unit tests can build a spec from a partial dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kubejudge.scaling import PoolLimits
+
+GROUP = "kubejudge.dev"
+VERSION = "v1alpha1"
+PLURAL = "judgeclusters"
+KIND = "JudgeCluster"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+
+class SecretRef(Model):
+    name: str
+    key: str
+
+
+class Images(Model):
+    api: str
+    worker: str
+    gateway: str
+    pull_policy: str = Field(default="IfNotPresent", alias="pullPolicy")
+
+
+class Store(Model):
+    """Redis or PostgreSQL: a managed in-cluster instance, or an external URL in a Secret."""
+
+    managed: bool = False
+    url_secret_ref: SecretRef | None = Field(default=None, alias="urlSecretRef")
+    image: str | None = None
+    storage: str = "1Gi"
+
+
+class Frontend(Model):
+    replicas: int = 2
+    resources: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkerPool(Model):
+    name: str
+    languages: list[str]
+    min_replicas: int = Field(default=0, alias="minReplicas")
+    max_replicas: int = Field(default=10, alias="maxReplicas")
+    target_backlog_per_worker: int = Field(default=2, alias="targetBacklogPerWorker")
+    concurrency: int = 1
+    scale_down_delay_s: int = Field(default=60, alias="scaleDownDelaySeconds")
+    resources: dict[str, Any] = Field(default_factory=dict)
+    runtime_class_name: str | None = Field(default=None, alias="runtimeClassName")
+
+    @property
+    def limits(self) -> PoolLimits:
+        return PoolLimits(
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            target_backlog_per_worker=self.target_backlog_per_worker,
+            scale_down_delay_s=self.scale_down_delay_s,
+        )
+
+
+class ClusterSpec(Model):
+    images: Images
+    redis: Store
+    postgresql: Store
+    jwt_secret_ref: SecretRef = Field(alias="jwtSecretRef")
+    auth_token_secret_ref: SecretRef | None = Field(default=None, alias="authTokenSecretRef")
+    api: Frontend = Field(default_factory=Frontend)
+    gateway: Frontend = Field(default_factory=Frontend)
+    max_wall_time_s: int = Field(default=60, alias="maxWallTimeSeconds")
+    worker_pools: list[WorkerPool] = Field(alias="workerPools", min_length=1)
+
+    @property
+    def pools(self) -> dict[str, list[str]]:
+        """KUBEJUDGE_POOLS: pool name -> language families, as every role reads it."""
+        return {pool.name: list(pool.languages) for pool in self.worker_pools}
+
+
+class Owner(Model):
+    """The JudgeCluster that owns a child: enough to name it, place it and reference it."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Owner:
+        meta = body["metadata"]
+        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }

@@ -1,0 +1,132 @@
+"""Accepting submissions: back-pressure, rate limit, commit, enqueue — and `wait=true`.
+
+The row is the truth. It is committed first and enqueued second; if Redis fails in between
+the client still gets its 201 and the reconciler enqueues the submission later. Likewise the
+queue-size and rate-limit checks fail open when Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from redis.exceptions import RedisError
+
+from kubejudge import auth, queue
+from kubejudge.languages import LANGUAGES
+from kubejudge.statuses import Status
+from kubejudge_api import ratelimit, submissions
+from kubejudge_api.errors import error
+from kubejudge_api.judge0_request import InvalidSubmission, NewSubmission
+from kubejudge_api.services import Services
+from kubejudge_api.submissions import Accepted, Row
+
+log = logging.getLogger(__name__)
+
+
+def pool_of(services: Services, language_id: int) -> str:
+    return services.settings.pool_for(LANGUAGES[language_id].family)
+
+
+async def admit(
+    services: Services, *, items: Sequence[NewSubmission], user: auth.User | None
+) -> None:
+    """Refuse the whole request with 503 (queue full) or 429 (rate limit), else return."""
+    settings = services.settings
+    per_pool = Counter(pool_of(services, item.columns["language_id"]) for item in items)
+    try:
+        for pool, n in per_pool.items():
+            backlog = await queue.backlog(services.redis, pool)
+            if backlog.total + n > settings.max_queue_size:
+                services.metrics.rejected("queue_full", len(items))
+                raise error(503, "queue is full")
+        if user is not None:
+            refused = await ratelimit.take(
+                services.redis,
+                user_id=user.id,
+                n=len(items),
+                limit=settings.rate_limit_submissions,
+                window_s=settings.rate_limit_window_s,
+            )
+            if refused is not None:
+                services.metrics.rejected("rate_limited", len(items))
+                raise error(
+                    429,
+                    f"rate limit: at most {settings.rate_limit_submissions} submissions "
+                    f"per {settings.rate_limit_window_s} s",
+                    {"Retry-After": str(refused.retry_after_s)},
+                )
+    except (RedisError, OSError) as failure:
+        log.warning("admission checks skipped, redis unavailable: %s", failure)
+
+
+async def accept_one(
+    services: Services,
+    *,
+    new: NewSubmission,
+    user: auth.User | None,
+    idempotency_key: str | None,
+) -> Accepted:
+    await admit(services, items=[new], user=user)
+    try:
+        accepted = await submissions.insert_one(
+            services.engine,
+            new=new,
+            owner=user.id if user else None,
+            idempotency_key=idempotency_key,
+        )
+    except InvalidSubmission:
+        services.metrics.rejected("invalid")
+        raise
+    if accepted.created:
+        await enqueue(services, accepted)
+        services.metrics.accepted()
+    return accepted
+
+
+async def accept_batch(
+    services: Services, *, items: Sequence[NewSubmission], user: auth.User | None
+) -> list[Accepted | InvalidSubmission]:
+    if items:
+        await admit(services, items=items, user=user)
+    results = await submissions.insert_many(
+        services.engine, items=items, owner=user.id if user else None
+    )
+    for result in results:
+        if isinstance(result, Accepted):
+            await enqueue(services, result)
+            services.metrics.accepted()
+        else:
+            services.metrics.rejected("invalid")
+    return results
+
+
+async def enqueue(services: Services, accepted: Accepted) -> None:
+    try:
+        await queue.enqueue(
+            services.redis, pool=pool_of(services, accepted.language_id), token=accepted.token
+        )
+    except (RedisError, OSError) as failure:
+        log.warning("enqueue of %s deferred to the reconciler: %s", accepted.token, failure)
+
+
+async def wait_for_verdict(services: Services, token: str) -> Row | None:
+    """The row once it has a final status, or as it is after `wait_timeout_s`."""
+    deadline = time.monotonic() + services.settings.wait_timeout_s
+    try:
+        async with services.waiter.watch(
+            token, timeout_s=services.settings.wait_timeout_s
+        ) as subscription:
+            while True:
+                published = subscription.published
+                row = await submissions.get(services.engine, token)
+                remaining = deadline - time.monotonic()
+                if row is None or Status(row["status_id"]).is_final or remaining <= 0:
+                    return row
+                await asyncio.wait_for(published.wait(), remaining)
+    except (TimeoutError, RedisError, OSError):
+        pass  # Judge0 would still be waiting; we answer with the current state instead
+    return await submissions.get(services.engine, token)

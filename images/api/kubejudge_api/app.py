@@ -1,0 +1,54 @@
+"""The api's FastAPI application: `create_app(settings)` wires routes, errors, middleware and
+the lifespan that owns the database engine, Redis, the verdict subscription and the reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from kubejudge.db.engine import migrate
+from kubejudge_api import errors
+from kubejudge_api.bodylimit import BodyLimitMiddleware
+from kubejudge_api.info import KUBEJUDGE_VERSION
+from kubejudge_api.metrics import ApiMetrics, MetricsMiddleware
+from kubejudge_api.routes import health, info, problems, submissions, users
+from kubejudge_api.services import Services
+from kubejudge_api.settings import ApiSettings
+
+DESCRIPTION = """A Judge0 CE 1.13.1 compatible judge API (existing Judge0 clients work
+unchanged), plus problems with many tests, bearer-JWT users, idempotency keys and rate limits.
+"""
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(migrate, settings)  # Alembic runs its own event loop
+        app.state.services = await Services.start(settings, metrics)
+        try:
+            yield
+        finally:
+            await app.state.services.stop()
+
+    app = FastAPI(
+        title="kubejudge",
+        version=KUBEJUDGE_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (submissions, info, problems, users, health):
+        app.include_router(module.router)
+    app.include_router(info.open_router)
+    app.mount("/static", StaticFiles(directory=health.STATIC, check_dir=False), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,68 @@
+"""Problems: public reads (cache-aside), admin create and replace."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+
+from kubejudge_api import problems
+from kubejudge_api.deps import AdminDep, ServicesDep, authenticated
+from kubejudge_api.errors import ApiError, error
+from kubejudge_api.problems import ProblemIn
+
+router = APIRouter(prefix="/problems", tags=["problems"], dependencies=[Depends(authenticated)])
+ProblemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("")
+async def list_problems(services: ServicesDep) -> list[dict[str, Any]]:
+    return await problems.listing(
+        services.engine, services.redis, ttl_s=services.settings.problem_cache_ttl_s
+    )
+
+
+@router.get("/{problem_id}")
+async def get_problem(problem_id: ProblemId, services: ServicesDep) -> dict[str, Any]:
+    """A problem with its visible tests; hidden tests are only counted."""
+    found = await problems.get(
+        services.engine, services.redis, problem_id, ttl_s=services.settings.problem_cache_ttl_s
+    )
+    if found is None:
+        raise error(404, "Not Found")
+    return found
+
+
+@router.post("", status_code=201)
+async def create_problem(body: ProblemIn, services: ServicesDep, _: AdminDep) -> dict[str, int]:
+    problem_id = await _write(services, body, problem_id=None)
+    return {"id": problem_id}
+
+
+@router.put("/{problem_id}")
+async def replace_problem(
+    problem_id: ProblemId, body: ProblemIn, services: ServicesDep, _: AdminDep
+) -> dict[str, int]:
+    """Replace the problem and all its tests; readers see the new version once this returns."""
+    await _write(services, body, problem_id=problem_id)
+    return {"id": problem_id}
+
+
+async def _write(services: ServicesDep, body: ProblemIn, *, problem_id: int | None) -> int:
+    ttl_s = services.settings.problem_cache_ttl_s
+    try:
+        if problem_id is None:
+            written = await problems.create(
+                services.engine, services.redis, problem=body, ttl_s=ttl_s
+            )
+        else:
+            written = await problems.replace(
+                services.engine, services.redis, problem_id=problem_id, problem=body, ttl_s=ttl_s
+            )
+    except problems.SlugTaken as taken:
+        raise ApiError(422, {"slug": ["has already been taken"]}) from taken
+    except problems.CacheUnavailable as down:
+        raise error(503, "the problem cache is unavailable; nothing was changed") from down
+    if written is None:
+        raise error(404, "Not Found")
+    return written

@@ -1,0 +1,61 @@
+"""What a running api process holds: settings, the database engine, Redis, the shared verdict
+subscription, metrics, and the reconciler task. Built in the app's lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kubejudge import queue
+from kubejudge.db.engine import create_engine
+from kubejudge_api import reconciler
+from kubejudge_api.metrics import ApiMetrics
+from kubejudge_api.settings import ApiSettings
+from kubejudge_api.waiter import VerdictWaiter
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    engine: AsyncEngine
+    redis: Redis
+    waiter: VerdictWaiter
+    metrics: ApiMetrics
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: ApiSettings, metrics: ApiMetrics) -> Services:
+        redis = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        services = cls(
+            settings=settings,
+            engine=create_engine(settings, pool_size=20),
+            redis=redis,
+            waiter=VerdictWaiter(redis),
+            metrics=metrics,
+        )
+        services.waiter.start()
+        with contextlib.suppress(Exception):  # Redis may be down: the reconciler catches up
+            for pool in settings.pools:
+                await queue.ensure_group(redis, pool)
+        services.tasks.append(
+            asyncio.create_task(
+                reconciler.run_forever(redis, services.engine, settings), name="reconciler"
+            )
+        )
+        return services
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.waiter.close()
+        await self.redis.aclose()
+        await self.engine.dispose()

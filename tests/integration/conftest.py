@@ -1,0 +1,59 @@
+"""Api-tier fixtures: the real app (lifespan and all) over real Redis and PostgreSQL, driven
+in-process through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kubejudge import auth
+from kubejudge.settings import Settings
+from kubejudge_api.app import create_app
+from kubejudge_api.settings import ApiSettings
+
+ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def api_factory(settings: Settings, redis: Redis, engine: AsyncEngine) -> ApiFactory:
+    """`async with api_factory(max_queue_size=2) as client:` — an app with these settings.
+    Depends on `redis` and `engine` so each test starts from an empty Redis and database."""
+
+    @contextlib.asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        values = dict(
+            redis_url=settings.redis_url,
+            database_url=settings.database_url,
+            jwt_secret=settings.jwt_secret,
+            migrate_on_start=False,
+        )
+        values.update(overrides)
+        app = create_app(ApiSettings(**values))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                client.app = app  # type: ignore[attr-defined]
+                yield client
+
+    return make
+
+
+@pytest.fixture
+async def api(api_factory: ApiFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_factory() as client:
+        yield client
+
+
+@pytest.fixture
+def bearer(settings: Settings) -> Callable[..., dict[str, str]]:
+    def headers(user_id: str = "alice", *, admin: bool = False) -> dict[str, str]:
+        token = auth.issue(secret=settings.jwt_secret, user_id=user_id, admin=admin)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers

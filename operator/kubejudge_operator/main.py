@@ -88,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="kopf's health endpoint URL ('' turns it off)",
     )
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics on this port (default: KUBEJUDGE_OPERATOR_METRICS_PORT"
+        " or 9101; 0 turns it off)",
+    )
+    parser.add_argument(
         "--standalone",
         action="store_true",
         help="do not coordinate with other operator instances (peering)",
@@ -96,7 +103,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = OperatorSettings()
+    if args.metrics_port is not None:
+        settings = settings.model_copy(update={"operator_metrics_port": args.metrics_port})
     logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
     kopf.run(
         clusterwide=args.all_namespaces or not args.namespace,
         namespaces=args.namespace,

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from kubejudge_api.app import create_app
+from kubejudge_api.settings import ApiSettings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import auth
 from kubejudge.settings import Settings
-from kubejudge_api.app import create_app
-from kubejudge_api.settings import ApiSettings
 
 ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 

@@ -6,13 +6,13 @@ import base64
 from typing import Any
 
 import httpx
+from kubejudge_api.judge0_response import ALL_FIELDS
 from redis.asyncio import Redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import protocol, queue
 from kubejudge.db.models import Submission
-from kubejudge_api.judge0_response import ALL_FIELDS
 
 HELLO = {"source_code": "print('hi')", "language_id": 71}
 
@@ -71,9 +71,7 @@ async def test_fields_filtering_and_invalid_fields(api: httpx.AsyncClient) -> No
 async def test_base64_round_trip_is_mime_style(api: httpx.AsyncClient) -> None:
     source = "print('x' * 100)  # " + "y" * 80
     encoded = base64.b64encode(source.encode()).decode()
-    token = await _create(
-        api, {"source_code": encoded, "language_id": 71}, base64_encoded="true"
-    )
+    token = await _create(api, {"source_code": encoded, "language_id": 71}, base64_encoded="true")
     got = await api.get(
         f"/submissions/{token}", params={"base64_encoded": "true", "fields": "source_code"}
     )
@@ -249,7 +247,8 @@ async def test_workers_counts_live_heartbeats(api: httpx.AsyncClient, redis: Red
         heartbeat = protocol.Heartbeat(
             worker_id=worker_id, pool="default", concurrency=2, tokens=tokens
         )
-        await redis.set(protocol.worker_heartbeat("default", worker_id), heartbeat.model_dump_json())
+        key = protocol.worker_heartbeat("default", worker_id)
+        await redis.set(key, heartbeat.model_dump_json())
         await redis.zadd(protocol.worker_index("default"), {worker_id: expiry})
     await redis.zadd(protocol.worker_index("default"), {"dead": protocol.now_ms() - 1})
     await _create(api)

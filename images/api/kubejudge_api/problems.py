@@ -101,7 +101,7 @@ async def create(
         values = problem.model_dump(exclude={"tests"})
         problem_id = (
             await connection.execute(
-                insert(PROBLEMS).values(values, version=1).returning(PROBLEMS.c.id)
+                insert(PROBLEMS).values({**values, "version": 1}).returning(PROBLEMS.c.id)
             )
         ).scalar_one()
         return problem_id, 1
@@ -119,7 +119,9 @@ async def replace(
             await connection.execute(
                 update(PROBLEMS)
                 .where(PROBLEMS.c.id == problem_id)
-                .values(problem.model_dump(exclude={"tests"}), version=PROBLEMS.c.version + 1)
+                .values(
+                    {**problem.model_dump(exclude={"tests"}), "version": PROBLEMS.c.version + 1}
+                )
                 .returning(PROBLEMS.c.version)
             )
         ).scalar()

@@ -1,0 +1,28 @@
+"""What the gateway writes to a socket: `protocol.ServerMessage` JSON, rendered once per event
+and shared by every socket it goes to."""
+
+from __future__ import annotations
+
+from kubejudge import protocol
+from kubejudge_gateway.replay import EventId
+
+
+def event(event_id: EventId, event: protocol.Event) -> str:
+    data = {**event.data, "token": event.token}
+    return protocol.ServerMessage(type=event.type, id=str(event_id), data=data).model_dump_json()
+
+
+def welcome(position: EventId) -> str:
+    return protocol.ServerMessage(type="welcome", id=str(position)).model_dump_json()
+
+
+def resync(position: EventId) -> str:
+    return protocol.ServerMessage(type="resync", id=str(position)).model_dump_json()
+
+
+def pong() -> str:
+    return protocol.ServerMessage(type="pong").model_dump_json()
+
+
+def error(message: str) -> str:
+    return protocol.ServerMessage(type="error", data={"message": message}).model_dump_json()

@@ -159,9 +159,21 @@ class ClusterLoop:
         )
         state = self.pools.setdefault(pool.name, PoolState())
         decision = decide(limits=pool.limits, seen=seen, memory=state.memory, now=time.monotonic())
+        shrinking = decision.desired < current or decision.memory.below_since is not None
+        marked = await self.mark_deletion_costs(owner, pool, load.busy_pods) if shrinking else 0
+        if marked and decision.desired < current:
+            # The ReplicaSet ranks pods from its own cache: let the new costs reach it first,
+            # and shrink on the next poll (the memory still says since when we wanted fewer).
+            decision = Decision(
+                current=current,
+                desired=current,
+                need=decision.need,
+                reason=f"hold {current}: marking busy pods before scaling down",
+                memory=state.memory,
+            )
         state.memory = decision.memory
         if decision.changed:
-            await self.resize(owner, pool, decision, load.busy_pods)
+            await self.resize(owner, pool, decision)
             state.last_decision = {
                 "time": utc_now(),
                 "from": decision.current,
@@ -187,12 +199,8 @@ class ClusterLoop:
             entry["lastDecision"] = state.last_decision
         return entry
 
-    async def resize(
-        self, owner: Owner, pool: WorkerPool, decision: Decision, busy_pods: frozenset[str]
-    ) -> None:
+    async def resize(self, owner: Owner, pool: WorkerPool, decision: Decision) -> None:
         deployment = resources.worker_name(owner, pool.name)
-        if decision.desired < decision.current:
-            await self.mark_deletion_costs(owner, pool, busy_pods)
         await self.kube.scale(owner.namespace, deployment, decision.desired)
         up = decision.desired > decision.current
         log.info("%s/%s pool %s: %s", owner.namespace, owner.name, pool.name, decision.reason)
@@ -205,8 +213,10 @@ class ClusterLoop:
 
     async def mark_deletion_costs(
         self, owner: Owner, pool: WorkerPool, busy_pods: frozenset[str]
-    ) -> None:
-        """Busy pods cost more to delete, so the ReplicaSet picks idle ones (KEP-2255)."""
+    ) -> int:
+        """Busy pods cost more to delete, so the ReplicaSet picks idle ones (KEP-2255).
+        Kept current while a scale-down is pending; returns how many pods changed."""
+        changed = 0
         selector = resources.selector_labels(owner, "worker", pool.name)
         for pod in await self.kube.select("Pod", owner.namespace, selector):
             name = pod["metadata"]["name"]
@@ -220,6 +230,8 @@ class ClusterLoop:
                     await self.kube.merge_patch(
                         "Pod", owner.namespace, name, {"metadata": {"annotations": annotations}}
                     )
+                    changed += 1
+        return changed
 
     async def check_ready(self, owner: Owner) -> None:
         missing = []

@@ -32,6 +32,7 @@ class DevContext:
     env: dict[str, str]  # the environment every child gets (KUBEJUDGE_* URLs and switches)
     host: str
     api_port: int
+    gateway_port: int = 2359
 
 
 @dataclass
@@ -55,12 +56,24 @@ def api_child(context: DevContext) -> Child | None:
     )
 
 
-CHILDREN: list[Callable[[DevContext], Child | None]] = [api_child]
+def gateway_child(context: DevContext) -> Child | None:
+    page = f"http://{context.host}:{context.api_port}/"
+    if context.gateway_port != 2359:  # the page assumes 2359 unless told otherwise
+        page += f"?gateway=ws://{context.host}:{context.gateway_port}/ws"
+    return Child(
+        name="gateway",
+        argv=_role("gateway", "--host", context.host, "--port", str(context.gateway_port)),
+        url=f"ws://{context.host}:{context.gateway_port}/ws; the live page: {page}",
+    )
+
+
+CHILDREN: list[Callable[[DevContext], Child | None]] = [api_child, gateway_child]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--api-port", type=int, default=2358)
+    parser.add_argument("--gateway-port", type=int, default=2359)
     parser.add_argument(
         "--state-dir", type=Path, default=STATE_DIR, help="where local Redis/PostgreSQL keep data"
     )
@@ -74,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         migrate(Settings(**_urls(env)))
         env["KUBEJUDGE_DEV_TOKENS"] = "true"
         env["KUBEJUDGE_MIGRATE_ON_START"] = "false"  # done once above
-        context = DevContext(env=env, host=args.host, api_port=args.api_port)
+        context = DevContext(
+            env=env, host=args.host, api_port=args.api_port, gateway_port=args.gateway_port
+        )
         children = [child for make in CHILDREN if (child := make(context)) is not None]
         return _supervise(children, env)
     finally:

@@ -110,7 +110,7 @@ LANGUAGES: dict[int, Language] = {
             name="Rust (1.95.0)",
             family="rust",
             source_file="main.rs",
-            compile_cmd=("/usr/local/bin/rustc", OPTIONS, "-O", "-o", "main", "main.rs"),
+            compile_cmd=("/opt/rust/bin/rustc", OPTIONS, "-O", "-o", "main", "main.rs"),
             run_cmd=("./main",),
         ),
     )

@@ -1,0 +1,32 @@
+"""Build (once per source version) and locate the boxinit helper (see boxinit.c)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("boxinit.c")
+
+
+def ensure_boxinit(cache_dir: Path, *, compiler: str = "/usr/bin/gcc") -> Path:
+    """The compiled helper in `cache_dir`, compiled now if this source version is not there.
+
+    Named by the source's hash, written to a temporary name and renamed into place, so
+    workers starting together never run a half-written binary.
+    """
+    source = SOURCE.read_bytes()
+    target = cache_dir / f"boxinit-{hashlib.sha256(source).hexdigest()[:16]}"
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache_dir / f".{target.name}.{os.getpid()}"
+    subprocess.run(
+        [compiler, "-O2", "-Wall", "-o", str(partial), str(SOURCE)],
+        check=True,
+        capture_output=True,
+    )
+    os.chmod(partial, 0o755)  # noqa: S103 (the box user must execute it)
+    os.replace(partial, target)
+    return target

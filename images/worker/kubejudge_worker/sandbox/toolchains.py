@@ -1,0 +1,84 @@
+"""Which host paths each language family sees inside the box (read-only), and its environment.
+
+Everything a box sees is listed here: /usr (compilers, interpreters, libraries), with
+/usr/local hidden behind an empty tmpfs, plus per-family extras. /etc is not bound; only the
+loader cache and the `alternatives` symlinks the Debian toolchains resolve through.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Toolchain:
+    binds: tuple[tuple[str, str], ...] = ()  # (host path, box path), read-only
+    env: dict[str, str] = field(default_factory=dict)
+
+
+COMMON_BINDS: tuple[tuple[str, str], ...] = (
+    ("/usr", "/usr"),
+    ("/etc/alternatives", "/etc/alternatives"),
+    ("/etc/ld.so.cache", "/etc/ld.so.cache"),
+)
+# Debian's merged /usr: these are symlinks on the host and in the box.
+USR_SYMLINKS: tuple[tuple[str, str], ...] = (
+    ("usr/bin", "/bin"),
+    ("usr/lib", "/lib"),
+    ("usr/lib64", "/lib64"),
+    ("usr/sbin", "/sbin"),
+)
+# The box's own private, size-capped tmpfs; never the host's /tmp.
+BOX_TMP = "/tmp"  # noqa: S108
+BOX_SHM = "/dev/shm"  # noqa: S108
+BASE_ENV: dict[str, str] = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": BOX_TMP,
+    "TMPDIR": BOX_TMP,
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+}
+
+
+# Go's build cache, warmed with `go build std` by the worker before it judges Go (see
+# `prepare_go_cache`) and bound read-only: Go builds what is missing without storing it.
+GO_BUILD_CACHE = "/var/cache/kubejudge/go-build"
+
+
+def _rust_toolchain() -> str:
+    """The pinned rustc toolchain directory (rustup layout; the image installs it the same way)."""
+    home = os.environ.get("RUSTUP_HOME", "/root/.rustup")
+    found = sorted(glob.glob(os.path.join(home, "toolchains", "1.95.0-*")))
+    return found[0] if found else "/usr/local/rust"
+
+
+TOOLCHAINS: dict[str, Toolchain] = {
+    "c": Toolchain(),
+    "cpp": Toolchain(),
+    "python": Toolchain(env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}),
+    "javascript": Toolchain(),
+    "java": Toolchain(binds=(("/etc/java-17-openjdk", "/etc/java-17-openjdk"),)),
+    "go": Toolchain(
+        binds=(("/usr/local/go", "/usr/local/go"), (GO_BUILD_CACHE, "/opt/go-cache")),
+        # The build cache must be writable and private to the box: it lives in /tmp.
+        env={
+            "PATH": "/usr/local/go/bin:/usr/bin:/bin",
+            "GOCACHE": "/opt/go-cache",
+            "GOPATH": f"{BOX_TMP}/go",
+            "GO111MODULE": "off",
+            "GOTOOLCHAIN": "local",
+            "CGO_ENABLED": "0",
+            "GOFLAGS": "-buildvcs=false",
+        },
+    ),
+    "rust": Toolchain(binds=((_rust_toolchain(), "/opt/rust"),)),
+}
+
+
+def toolchain(family: str) -> Toolchain:
+    try:
+        return TOOLCHAINS[family]
+    except KeyError:
+        raise LookupError(f"no sandbox toolchain for language family {family!r}") from None

@@ -1,0 +1,58 @@
+"""A submission's private work dir: a fresh, size-capped tmpfs the sandbox sees at /box.
+
+The host touches it exactly twice: it writes the source file into the fresh, empty mount
+before any sandboxed code has run (through a directory fd, refusing links), and it unmounts
+it at the end. It never lists, reads, chowns or deletes anything inside: unmounting (lazy,
+so a lingering reference cannot block it) drops the whole tree without walking a path the
+program could have replaced with a symlink. What the program printed reaches the host only
+through pipes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import tempfile
+from pathlib import Path
+
+_MNT_DETACH = 2
+_MOUNT_FLAGS = 0x2 | 0x4  # MS_NOSUID | MS_NODEV
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+class WorkDirError(RuntimeError):
+    """The work dir could not be created (no privilege to mount a tmpfs, say)."""
+
+
+class WorkDir:
+    def __init__(self, *, root: Path, size_bytes: int, owner_uid: int) -> None:
+        root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix="box-", dir=root))
+        options = f"size={size_bytes},mode=0755,uid={owner_uid},gid={owner_uid}"
+        if _libc.mount(b"tmpfs", bytes(self.path), b"tmpfs", _MOUNT_FLAGS, options.encode()) != 0:
+            error = ctypes.get_errno()
+            os.rmdir(self.path)
+            raise WorkDirError(f"mounting the work dir tmpfs: {os.strerror(error)}")
+        self._dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+    def write_file(self, name: str, data: bytes, *, owner_uid: int) -> None:
+        """Create `name` (a plain file name) in the still-untouched work dir."""
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"expected a plain file name, got {name!r}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(name, flags, 0o644, dir_fd=self._dir_fd)
+        try:
+            os.fchown(fd, owner_uid, owner_uid)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def remove(self) -> None:
+        os.close(self._dir_fd)
+        if _libc.umount2(bytes(self.path), _MNT_DETACH) != 0:
+            error = ctypes.get_errno()
+            raise WorkDirError(f"unmounting the work dir: {os.strerror(error)}")
+        os.rmdir(self.path)  # the bare mount point on the host's own filesystem, now empty

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit integration install system-deps controlplane-build \
-        controlplane-up controlplane-down bench clean
+        controlplane-up controlplane-down bench clean images kind-up kind-down
 
 demo: install
 	$(VENV)/bin/kubejudge dev
@@ -39,6 +39,20 @@ controlplane-up: controlplane-build
 
 controlplane-down:
 	tests/controlplane/stop.sh .controlplane
+
+# Container images (docker or podman; says so and fails where neither runs). IMAGE_TAG=dev
+# matches examples/judgecluster.yaml.
+IMAGE_TAG ?= dev
+images:
+	scripts/images.sh $(IMAGE_TAG)
+
+# A kind cluster with the images, the chart, kube-prometheus-stack (KIND_MONITORING=0 skips it)
+# and examples/judgecluster.yaml; prints how to reach the api, the page and Grafana.
+kind-up:
+	IMAGE_TAG=$(IMAGE_TAG) scripts/kind.sh up
+
+kind-down:
+	scripts/kind.sh down
 
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

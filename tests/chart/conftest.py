@@ -6,7 +6,6 @@ installs it from PyPI; `make test` runs that build first, so here it is a warm c
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.paths import ALL_FEATURES, CHART, REPO, Render, run_helm
-
-
-def _controlplane_bin_dir() -> Path:
-    path = REPO / "tests" / "controlplane" / "fixture.py"
-    spec = importlib.util.spec_from_file_location("kubejudge_controlplane_fixture", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return Path(module.build_binaries())
+from tests.chart.paths import ALL_FEATURES, CHART, Render, run_helm
+from tests.controlplane.fixture import build_binaries
 
 
 @pytest.fixture(scope="session")
 def helm() -> str:
     found = shutil.which("helm")
-    return found if found else str(_controlplane_bin_dir() / "helm")
+    return found if found else str(build_binaries() / "helm")
 
 
 @pytest.fixture(scope="session")

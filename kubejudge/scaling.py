@@ -10,7 +10,8 @@ The rules (DESIGN.md "Autoscaling"), and why they beat KEDA + HPA defaults:
   so in-flight work keeps its workers; KEDA's list and lag metrics count only waiting items.
 - Scale up at once, straight to the need (capped by max): no doubling ramp, no tolerance band.
 - Scale down only after the pool has wanted fewer for `scale_down_delay_s` without a break, and
-  then only to the highest need seen in that window (HPA's stabilisation, but with a short delay).
+  then only to the highest need of the last `scale_down_delay_s` (HPA's stabilisation window,
+  but busy-aware and with a short delay), so a load that comes and goes does not flap.
 - Never scale down below the busy workers: busy pods are the last to go (the operator also marks
   them with a pod-deletion cost), so a scale-down only ever removes idle workers.
 - min 0 scales to zero once idle for the delay, and wakes in the first poll that sees work.
@@ -59,10 +60,20 @@ class Observation:
 @dataclass(frozen=True, slots=True)
 class Memory:
     """What the policy remembers between polls: since when the pool has wanted fewer workers
-    (monotonic seconds) and the highest need seen since then."""
+    (monotonic seconds), and the needs of the last delay as a max-queue: (time, need) pairs
+    with strictly falling needs, so the window's highest need is the first."""
 
     below_since: float | None = None
-    window_peak: int = 0
+    recent: tuple[tuple[float, int], ...] = ()
+
+    def remember(self, *, now: float, need: int, window_s: float) -> Memory:
+        kept = [entry for entry in self.recent if entry[1] > need and entry[0] >= now - window_s]
+        since = self.below_since if self.below_since is not None else now
+        return Memory(below_since=since, recent=(*kept, (now, need)))
+
+    @property
+    def peak(self) -> int:
+        return self.recent[0][1] if self.recent else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,36 +124,34 @@ def decide(*, limits: PoolLimits, seen: Observation, memory: Memory, now: float)
             f"{_busy_note(desired, limits.max_replicas, seen.busy)}",
         )
 
-    below_since = memory.below_since if memory.below_since is not None else now
-    peak = max(need, memory.window_peak) if memory.below_since is not None else need
-    held = Memory(below_since=below_since, window_peak=peak)
-    waited = now - below_since
+    held = memory.remember(now=now, need=need, window_s=limits.scale_down_delay_s)
+    waited = now - held.below_since if held.below_since is not None else 0.0
     if waited < limits.scale_down_delay_s:
         left = limits.scale_down_delay_s - waited
         return Decision(
             current=current,
             desired=current,
             need=need,
-            reason=f"hold {current}: {load} wants {peak}, scale down in {left:.0f} s",
+            reason=f"hold {current}: {load} wants {held.peak}, scale down in {left:.0f} s",
             memory=held,
         )
-    desired = max(peak, floor)
+    # The highest need of the last delay: a pool shrinks only to what it recently needed.
+    desired = max(held.peak, floor)
     if desired == current:
         return Decision(
             current=current,
             desired=current,
             need=need,
-            reason=f"hold {current}: all {seen.busy} busy, {load}",
+            reason=f"hold {current}: {load}, {seen.busy} busy, wanted {held.peak} lately",
             memory=held,
         )
     return Decision(
         current=current,
         desired=desired,
         need=need,
-        reason=f"scale down {current} -> {desired}: {load} for"
-        f" {limits.scale_down_delay_s:g} s{_busy_note(desired, peak, seen.busy)}",
-        # Still wanting fewer (busy workers kept): the next step needs no new delay.
-        memory=held if desired > need else Memory(),
+        reason=f"scale down {current} -> {desired}: {load}, below {current} for"
+        f" {waited:.0f} s{_busy_note(desired, held.peak, seen.busy)}",
+        memory=held,
     )
 
 

@@ -57,7 +57,8 @@ class WorkerPool(Model):
     max_replicas: int = Field(default=10, alias="maxReplicas")
     target_backlog_per_worker: int = Field(default=2, alias="targetBacklogPerWorker")
     concurrency: int = 1
-    scale_down_delay_s: int = Field(default=60, alias="scaleDownDelaySeconds")
+    # Short is safe: a scale-down only ever removes idle workers.
+    scale_down_delay_s: int = Field(default=30, alias="scaleDownDelaySeconds")
     resources: dict[str, Any] = Field(default_factory=dict)
     runtime_class_name: str | None = Field(default=None, alias="runtimeClassName")
 

@@ -128,14 +128,19 @@ observation_st = st.builds(
 )  # fmt: skip
 memory_st = st.one_of(
     st.just(Memory()),
-    st.builds(Memory, below_since=st.floats(0, 1000), window_peak=st.integers(0, 40)),
-)
+    st.builds(
+        lambda since, needs: Memory(below_since=since, recent=tuple(
+            (since + i, need) for i, need in enumerate(sorted(set(needs), reverse=True))
+        )),
+        st.floats(0, 1000), st.lists(st.integers(0, 40), max_size=5),
+    ),
+)  # fmt: skip
 
 
 @given(limits=limits_st, observation=observation_st, memory=memory_st, now=st.floats(0, 2000))
 def test_bounds(limits: PoolLimits, observation: Observation, memory: Memory, now: float) -> None:
     if memory.below_since is not None:  # the window cannot start in the future
-        memory = Memory(min(memory.below_since, now), memory.window_peak)
+        now = max(now, memory.below_since + len(memory.recent))
     decision = decide(limits=limits, seen=observation, memory=memory, now=now)
     assert decision.desired >= limits.min_replicas
     assert decision.desired >= min(observation.busy, observation.current)  # busy are kept
@@ -159,19 +164,34 @@ def test_monotone_in_backlog(limits: PoolLimits, observation: Observation, extra
 @given(
     limits=limits_st,
     level=st.integers(0, 200),
-    noise=st.lists(st.integers(0, 4), min_size=60, max_size=200),
+    pattern=st.lists(st.integers(0, 4), min_size=1, max_size=10),
     start=st.integers(0, 40),
 )
 def test_no_flapping_on_a_steady_load(
-    limits: PoolLimits, level: int, noise: list[int], start: int
+    limits: PoolLimits, level: int, pattern: list[int], start: int
 ) -> None:
-    """A steady load (a level plus small noise) moves the size at most once up and once down:
-    never up, down and up again."""
-    loads = [seen(waiting=level + n, current=start) for n in noise]
+    """A steady load (a level plus noise that repeats within the scale-down delay) moves the
+    size at most once up and once down: never up, down and up again."""
+    limits = PoolLimits(
+        min_replicas=limits.min_replicas,
+        max_replicas=limits.max_replicas,
+        target_backlog_per_worker=limits.target_backlog_per_worker,
+        scale_down_delay_s=max(limits.scale_down_delay_s, len(pattern)),
+    )
+    loads = [seen(waiting=level + pattern[i % len(pattern)], current=start) for i in range(200)]
     sizes = [start] + [d.desired for d in run(limits, loads)]
     moves = [b - a for a, b in itertools.pairwise(sizes) if b != a]
     reversals = sum(1 for a, b in itertools.pairwise(moves) if (a > 0) != (b > 0))
     assert reversals <= 1, sizes
-    assert sum(1 for m in moves if m > 0) <= len({level + n for n in noise})
-    if moves and moves[0] < 0:  # started too big: one step down, then never back up
-        assert all(m < 0 for m in moves)
+    if moves and moves[0] < 0:  # started too big: down to the load's peak, never back up
+        assert all(m < 0 for m in moves), sizes
+    assert sizes[-1] == need_for(limits, level + max(pattern))  # settles on the load's peak
+
+
+def test_a_draining_pool_steps_down_to_zero() -> None:
+    """Work that tails off: the size follows it down (one delay behind), to zero."""
+    loads = [seen(waiting=40, current=0)] + [seen(waiting=max(0, 40 - i)) for i in range(120)]
+    sizes = [d.desired for d in run(LIMITS, loads)]
+    assert sizes[0] == 10
+    assert all(b <= a for a, b in itertools.pairwise(sizes[1:]))  # never back up
+    assert sizes[-1] == 0

@@ -16,7 +16,11 @@ from kubejudge_operator.spec import ClusterSpec, Owner, Store, WorkerPool
 
 API_PORT = 2358
 GATEWAY_PORT = 2359
-WORKER_METRICS_PORT = 9100
+WORKER_METRICS_PORT = 9102  # the worker's /metrics, /healthz, /readyz
+SANDBOX_ROOT = "/var/lib/kubejudge/sandbox"  # the worker's default sandbox_root
+# Pod stop: the worker drains this long past the max wall time; the kubelet waits longer.
+DRAIN_MARGIN_S = 15
+GRACE_MARGIN_S = 30
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432
 # The uid the kubejudge images create (see images/*/Dockerfile); runAsNonRoot checks it.
@@ -177,7 +181,10 @@ def app_pod(
         "envFrom": [{"configMapRef": {"name": name_of(owner, "config")}}],
         "env": app_env(owner, spec) + container.get("env", []),
         # The root filesystem is read-only; scratch space (the sandbox's work dirs) is per pod.
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+            *container.get("volumeMounts", []),
+        ],
     }
     return {
         "metadata": {
@@ -236,24 +243,46 @@ def build_worker(owner: Owner, spec: ClusterSpec, pool: WorkerPool) -> dict[str,
     container = {
         "name": "worker",
         "image": spec.images.worker,
-        "args": ["worker", "--pool", pool.name, "--concurrency", str(pool.concurrency)],
+        "args": [
+            "worker",
+            "--pool",
+            pool.name,
+            "--concurrency",
+            str(pool.concurrency),
+            "--metrics-port",
+            str(WORKER_METRICS_PORT),
+        ],
         "ports": [{"name": "metrics", "containerPort": WORKER_METRICS_PORT}],
         "readinessProbe": http_probe("/readyz", "metrics", period_s=5),
         "livenessProbe": http_probe("/healthz", "metrics", period_s=10),
         "resources": pool.resources,
-        "securityContext": restricted_container_security(),
-        "env": [{"name": "KUBEJUDGE_WORKER_METRICS_PORT", "value": str(WORKER_METRICS_PORT)}],
+        # bwrap mounts a fresh /proc in its namespaces; a masked /proc makes that EPERM.
+        "securityContext": restricted_container_security() | {"procMount": "Unmasked"},
+        "env": [
+            {
+                "name": "KUBEJUDGE_DRAIN_TIMEOUT_S",
+                "value": str(spec.max_wall_time_s + DRAIN_MARGIN_S),
+            }
+        ],
+        "volumeMounts": [{"name": "sandbox", "mountPath": SANDBOX_ROOT}],
     }
     extra: dict[str, Any] = {
-        # A worker drains on SIGTERM: give its longest submission time to finish.
-        "terminationGracePeriodSeconds": spec.max_wall_time_s + 30,
+        # A worker drains on SIGTERM: its longest submission gets to finish.
+        "terminationGracePeriodSeconds": spec.max_wall_time_s + GRACE_MARGIN_S,
+        # The pod's own user namespace: root inside a sandbox maps to nobody on the node.
+        "hostUsers": False,
     }
     if pool.runtime_class_name:
         extra["runtimeClassName"] = pool.runtime_class_name
     template = app_pod(owner, spec, labels=labels, container=container, extra=extra)
-    # bubblewrap creates user namespaces, which the runtime's default seccomp profile forbids
-    # to unprivileged containers; the sandbox applies its own limits inside.
-    template["spec"]["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
+    template["spec"]["volumes"].append({"name": "sandbox", "emptyDir": {"sizeLimit": "2Gi"}})
+    # bubblewrap creates user namespaces and mounts, which the runtime's default seccomp (and
+    # AppArmor) profiles refuse to unprivileged containers; the sandbox sets its own limits
+    # inside. See charts/kubejudge/README.md for what each platform needs.
+    template["spec"]["securityContext"] |= {
+        "seccompProfile": {"type": "Unconfined"},
+        "appArmorProfile": {"type": "Unconfined"},
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -72,7 +72,13 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
     assert pod["securityContext"]["runAsUser"] == resources.KUBEJUDGE_UID
     assert pod["terminationGracePeriodSeconds"] > 120  # above maxWallTimeSeconds
     container = pod["containers"][0]
-    assert container["args"] == ["worker", "--pool", "general", "--concurrency", "2"]
+    assert container["args"][:5] == ["worker", "--pool", "general", "--concurrency", "2"]
+    assert pod["hostUsers"] is False  # root in a sandbox is nobody on the node
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/tmp", resources.SANDBOX_ROOT} <= mounts
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env_names = {item["name"]: item.get("value") for item in container["env"]}
+    assert int(env_names["KUBEJUDGE_DRAIN_TIMEOUT_S"]) < pod["terminationGracePeriodSeconds"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     env = {item["name"]: item for item in container["env"]}

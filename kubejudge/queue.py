@@ -24,6 +24,47 @@ return false
 """
 
 
+# KEYS: stream, marker. ARGV: group, entry id.
+# Acknowledge and drop the entry, and free the token for a later enqueue, in one step.
+_ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: stream, marker, dead-letter stream. ARGV: group, entry id, token, reason, at_ms.
+_DEAD_LETTER = """
+redis.call('XADD', KEYS[3], '*', 'token', ARGV[3], 'entry_id', ARGV[2], 'reason', ARGV[4],
+           'failed_at_ms', ARGV[5])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: stream, heartbeat of the entry's owner. ARGV: group, new consumer, entry id, owner.
+# Claims the entry only if `owner` still holds it and its heartbeat is gone: a live worker can
+# judge for as long as it needs, whatever the idle time. Returns the entry's fields, or nil.
+_RECLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #pending == 0 or pending[1][2] ~= ARGV[4] then return false end
+local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
+if #claimed == 0 or not claimed[1][2] then return false end
+return claimed[1][2]
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A queue entry handed to one worker; it stays pending until acked or dead-lettered."""
+
+    entry_id: str
+    entry: protocol.QueueEntry
+    reclaimed: bool = False  # taken over from a worker whose heartbeat had gone
+
+
 @dataclass(frozen=True, slots=True)
 class Backlog:
     waiting: int  # entries not yet delivered to any worker
@@ -69,6 +110,89 @@ async def backlog(redis: Redis, pool: str) -> Backlog:
         if _text(group["name"]) == protocol.QUEUE_GROUP:
             return Backlog(waiting=int(group.get("lag") or 0), pending=int(group["pending"]))
     return Backlog(waiting=await redis.xlen(protocol.queue_stream(pool)), pending=0)
+
+
+async def read(
+    redis: Redis, *, pool: str, consumer: str, count: int, block_ms: int
+) -> list[Delivery]:
+    """New entries for `consumer`, waiting up to `block_ms` for one to arrive."""
+    reply = await redis.xreadgroup(
+        protocol.QUEUE_GROUP,
+        consumer,
+        {protocol.queue_stream(pool): ">"},
+        count=count,
+        block=block_ms,
+    )
+    deliveries = []
+    for _, entries in reply or []:
+        for entry_id, fields in entries:
+            if fields:  # a deleted entry's id can linger in a reply with no fields
+                deliveries.append(Delivery(_text(entry_id), _entry(fields)))
+    return deliveries
+
+
+async def reclaim(redis: Redis, *, pool: str, consumer: str, count: int) -> list[Delivery]:
+    """Take over up to `count` pending entries whose owners' heartbeats have expired."""
+    stream = protocol.queue_stream(pool)
+    try:
+        pending = await redis.xpending_range(
+            stream, protocol.QUEUE_GROUP, min="-", max="+", count=100
+        )
+    except ResponseError:  # no stream or group yet
+        return []
+    claimed: list[Delivery] = []
+    for item in pending:
+        owner = _text(item["consumer"])
+        if owner == consumer or len(claimed) >= count:
+            continue
+        entry_id = _text(item["message_id"])
+        fields = await redis.eval(
+            _RECLAIM,
+            2,
+            stream,
+            protocol.worker_heartbeat(pool, owner),
+            protocol.QUEUE_GROUP,
+            consumer,
+            entry_id,
+            owner,
+        )
+        if fields:
+            flat = [_text(value) for value in fields]
+            pairs = dict(zip(flat[::2], flat[1::2], strict=True))
+            claimed.append(Delivery(entry_id, _entry(pairs), reclaimed=True))
+    return claimed
+
+
+async def ack(redis: Redis, *, pool: str, delivery: Delivery) -> None:
+    """Done: the verdict is in PostgreSQL and published. Frees the token's enqueue marker."""
+    await redis.eval(
+        _ACK,
+        2,
+        protocol.queue_stream(pool),
+        protocol.enqueued_marker(delivery.entry.token),
+        protocol.QUEUE_GROUP,
+        delivery.entry_id,
+    )
+
+
+async def dead_letter(redis: Redis, *, pool: str, delivery: Delivery, reason: str) -> None:
+    """Give up on an entry: copy it to the pool's dead-letter stream and acknowledge it."""
+    await redis.eval(
+        _DEAD_LETTER,
+        3,
+        protocol.queue_stream(pool),
+        protocol.enqueued_marker(delivery.entry.token),
+        protocol.dead_letter_stream(pool),
+        protocol.QUEUE_GROUP,
+        delivery.entry_id,
+        delivery.entry.token,
+        reason,
+        str(protocol.now_ms()),
+    )
+
+
+def _entry(fields: dict) -> protocol.QueueEntry:
+    return protocol.QueueEntry.from_fields({_text(k): _text(v) for k, v in fields.items()})
 
 
 def _text(value: bytes | str) -> str:

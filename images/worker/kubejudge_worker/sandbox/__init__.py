@@ -28,7 +28,7 @@ from kubejudge_worker.sandbox import bwrap, process
 from kubejudge_worker.sandbox.boxinit import ensure_boxinit
 from kubejudge_worker.sandbox.cgroups import MemoryCgroups
 from kubejudge_worker.sandbox.limits import Limits, RunResult
-from kubejudge_worker.sandbox.toolchains import BASE_ENV, toolchain
+from kubejudge_worker.sandbox.toolchains import BASE_ENV, GO_BUILD_CACHE, toolchain
 from kubejudge_worker.sandbox.workdir import WorkDir, WorkDirError
 
 __all__ = [
@@ -71,6 +71,7 @@ class Sandbox:
         self.config = config
         self._bwrap = bwrap_path or ""
         self._boxinit = ensure_boxinit(config.root / "bin")
+        Path(GO_BUILD_CACHE).mkdir(parents=True, exist_ok=True)  # bound into Go boxes
         # The handshake that puts a box in its cgroup needs bwrap; rlimit mode goes without.
         self.cgroups = None
         if config.use_cgroups and config.mode == "bwrap":

@@ -63,11 +63,13 @@ class MemoryCgroups:
                 own = path
         if own is None:
             return None
-        parent = V1_MEMORY / own.lstrip("/") / f"kubejudge-worker-{os.getpid()}"
+        base = V1_MEMORY / own.lstrip("/")
+        parent = base / f"kubejudge-worker-{os.getpid()}"
         try:
             parent.mkdir(exist_ok=True)
         except OSError:
             return None
+        _remove_stale(base)
         return cls(parent)
 
     def create(self) -> RunCgroup:
@@ -78,3 +80,15 @@ class MemoryCgroups:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.parent.rmdir()
+
+
+def _remove_stale(base: Path) -> None:
+    """Remove the (empty) cgroups of workers that died without cleaning up."""
+    for stale in base.glob("kubejudge-worker-*"):
+        pid = stale.name.rpartition("-")[2]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            for child in stale.glob("run-*"):
+                child.rmdir()
+            stale.rmdir()

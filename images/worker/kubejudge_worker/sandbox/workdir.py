@@ -17,6 +17,9 @@ import tempfile
 from pathlib import Path
 
 _MNT_DETACH = 2
+_CLONE_NEWNS = 0x00020000
+_MS_REC = 0x4000
+_MS_PRIVATE = 0x40000
 _MOUNT_FLAGS = 0x2 | 0x4  # MS_NOSUID | MS_NODEV
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
@@ -56,3 +59,17 @@ class WorkDir:
             error = ctypes.get_errno()
             raise WorkDirError(f"unmounting the work dir: {os.strerror(error)}")
         os.rmdir(self.path)  # the bare mount point on the host's own filesystem, now empty
+
+
+def private_mount_namespace() -> None:
+    """Move this (still single-threaded) process into its own mount namespace.
+
+    Work-dir tmpfs mounts made afterwards are invisible to the rest of the host and vanish
+    when the process dies, even by SIGKILL, so a crashed worker leaks no mounts.
+    """
+    if _libc.unshare(_CLONE_NEWNS) != 0:
+        error = ctypes.get_errno()
+        raise WorkDirError(f"unshare(CLONE_NEWNS): {os.strerror(error)}")
+    if _libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        error = ctypes.get_errno()
+        raise WorkDirError(f"making / private: {os.strerror(error)}")

@@ -1,0 +1,156 @@
+"""Judge one submission: compile once, run every test in order, the first failure decides.
+
+Blocking (the worker calls it in a thread) and free of database and Redis code: it takes a
+`Job` and returns a `Verdict`. A plain Judge0 submission is a job with one visible test
+(its stdin and expected_output) and no per-test results.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kubejudge.languages import OPTIONS, Language
+from kubejudge.statuses import Status
+from kubejudge_worker.sandbox import Box, Limits, RunResult, Sandbox
+from kubejudge_worker.verdicts import run_message, run_status
+
+TRUNCATED = b"\n[output truncated]\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    stdin: bytes
+    expected_output: bytes | None
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    language: Language
+    source: bytes
+    compiler_options: str | None
+    command_line_arguments: str | None
+    limits: Limits
+    compile_limits: Limits
+    redirect_stderr_to_stdout: bool
+    tests: list[Case]
+    per_test_results: bool  # a problem submission: report each test's outcome
+
+
+@dataclass(slots=True, kw_only=True)
+class Verdict:
+    status: Status
+    stdout: bytes | None = None
+    stderr: bytes | None = None
+    compile_output: bytes | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    time: Decimal | None = None
+    wall_time: Decimal | None = None
+    memory: int | None = None
+    memory_limit_exceeded: bool = False
+    test_results: list[dict[str, Any]] | None = field(default=None)
+
+
+def judge(sandbox: Sandbox, job: Job) -> Verdict:
+    with sandbox.box(family=job.language.family) as box:
+        box.write_file(job.language.source_file, job.source)
+        compile_output = None
+        if job.language.compile_cmd is not None:
+            compiled = _compile(box, job)
+            if isinstance(compiled, Verdict):
+                return compiled
+            compile_output = compiled or None  # warnings, as Judge0 shows them
+        try:
+            run_cmd = [*job.language.run_cmd, *shlex.split(job.command_line_arguments or "")]
+        except ValueError as error:
+            return Verdict(status=Status.INTERNAL_ERROR, message=f"command_line_arguments: {error}")
+        verdict = _run_tests(box, job, run_cmd)
+        verdict.compile_output = compile_output
+        return verdict
+
+
+def _compile(box: Box, job: Job) -> Verdict | bytes:
+    """Compile in the box (writable): the compiler's output, or the failing verdict."""
+    assert job.language.compile_cmd is not None
+    try:
+        options = shlex.split(job.compiler_options or "")
+    except ValueError as error:
+        return Verdict(
+            status=Status.COMPILATION_ERROR, compile_output=f"compiler_options: {error}".encode()
+        )
+    command: list[str] = []
+    for part in job.language.compile_cmd:
+        command += options if part == OPTIONS else [part]
+    result = box.run(
+        command, stdin=b"", limits=job.compile_limits, writable=True, merge_stderr=True
+    )
+    if result.box_error is not None or result.exec_error is not None:
+        return Verdict(
+            status=Status.INTERNAL_ERROR, message=run_message(result, Status.INTERNAL_ERROR)
+        )
+    if result.succeeded:
+        return result.stdout
+    output = result.stdout + (TRUNCATED if result.output_limit_exceeded else b"")
+    message = "Compilation time limit exceeded" if result.wall_timed_out else None
+    if result.time_s > job.compile_limits.cpu_time_s:
+        message = "Compilation time limit exceeded"
+    return Verdict(status=Status.COMPILATION_ERROR, compile_output=output, message=message)
+
+
+def _run_tests(box: Box, job: Job, run_cmd: list[str]) -> Verdict:
+    results: list[dict[str, Any]] = []
+    verdict = Verdict(status=Status.ACCEPTED)
+    time_s = wall_s = 0.0
+    memory_kb = 0
+    for number, test in enumerate(job.tests, start=1):
+        result = box.run(
+            run_cmd,
+            stdin=test.stdin,
+            limits=job.limits,
+            merge_stderr=job.redirect_stderr_to_stdout,
+        )
+        status = run_status(result, limits=job.limits, expected=test.expected_output)
+        time_s, wall_s = max(time_s, result.time_s), max(wall_s, result.wall_time_s)
+        memory_kb = max(memory_kb, result.memory_kb)
+        results.append(_test_result(number, status, result))
+        verdict = _from_run(status, result, show_output=not test.hidden)
+        if status is not Status.ACCEPTED:
+            break
+    verdict.time = _seconds(time_s)
+    verdict.wall_time = _seconds(wall_s)
+    verdict.memory = memory_kb
+    verdict.memory_limit_exceeded = any(r["memory_limit_exceeded"] for r in results)
+    verdict.test_results = results if job.per_test_results else None
+    return verdict
+
+
+def _from_run(status: Status, result: RunResult, *, show_output: bool) -> Verdict:
+    stdout = result.stdout + (TRUNCATED if result.output_limit_exceeded else b"")
+    return Verdict(
+        status=status,
+        stdout=stdout if show_output else None,
+        stderr=result.stderr if show_output else None,
+        message=run_message(result, status),
+        exit_code=result.exit_code if result.exit_code is not None else 0,
+        exit_signal=result.exit_signal,
+    )
+
+
+def _test_result(number: int, status: Status, result: RunResult) -> dict[str, Any]:
+    """One entry of `test_results`: the outcome only, never a test's input or output."""
+    return {
+        "test": number,
+        "status": status.public(),
+        "time": str(_seconds(result.time_s)),
+        "memory": result.memory_kb,
+        "memory_limit_exceeded": result.memory_limit_exceeded,
+    }
+
+
+def _seconds(value: float) -> Decimal:
+    return Decimal(value).quantize(Decimal("0.001"))

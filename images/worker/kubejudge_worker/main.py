@@ -1,0 +1,93 @@
+"""`kubejudge worker --pool NAME --concurrency N`: judge a pool's submissions until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+
+from redis.asyncio import Redis
+
+from kubejudge.db.engine import create_engine
+from kubejudge_worker import metrics
+from kubejudge_worker.sandbox import Sandbox, SandboxConfig
+from kubejudge_worker.sandbox.toolchains import warm_go_cache
+from kubejudge_worker.sandbox.workdir import private_mount_namespace
+from kubejudge_worker.settings import WorkerSettings
+from kubejudge_worker.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pool", help="worker pool (queue) to judge; default KUBEJUDGE_POOL")
+    parser.add_argument("--concurrency", type=int, help="submissions judged at once")
+    parser.add_argument("--metrics-port", type=int, help="/metrics, /healthz, /readyz; 0 = off")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {
+        name: value
+        for name, value in (
+            ("pool", args.pool),
+            ("concurrency", args.concurrency),
+            ("metrics_port", args.metrics_port),
+        )
+        if value is not None
+    }
+    settings = WorkerSettings(**overrides)
+    # Before any thread exists: our work-dir mounts live and die with this process.
+    private_mount_namespace()
+    sandbox = Sandbox(
+        SandboxConfig(
+            root=settings.sandbox_root,
+            mode=settings.sandbox_mode,
+            allow_rlimit_mode=settings.sandbox_allow_rlimit_mode,
+            use_cgroups=settings.sandbox_use_cgroups,
+        )
+    )
+    metrics.SANDBOX_MODE.labels(sandbox.mode, sandbox.memory_accounting).set(1)
+    threading.Thread(target=warm_go_cache, name="warm-go-cache", daemon=True).start()
+    worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    log.info(
+        "worker %s: pool %s, concurrency %d, sandbox %s (memory by %s)",
+        worker_id, settings.pool, settings.concurrency, sandbox.mode, sandbox.memory_accounting,
+    )  # fmt: skip
+    try:
+        released = asyncio.run(_serve(settings, sandbox, worker_id))
+    finally:
+        sandbox.close()
+    if released:
+        # Judging threads we gave up on would keep the interpreter alive; their boxes die
+        # with us (bwrap --die-with-parent).
+        logging.shutdown()
+        os._exit(0)
+    return 0
+
+
+async def _serve(settings: WorkerSettings, sandbox: Sandbox, worker_id: str) -> bool:
+    redis = Redis.from_url(settings.redis_url)
+    engine = create_engine(settings, pool_size=settings.concurrency + 1)
+    worker = Worker(
+        settings=settings, sandbox=sandbox, redis=redis, engine=engine, worker_id=worker_id
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    server = None
+    if settings.metrics_port:
+        server = await metrics.serve(settings.metrics_port, ready=lambda: worker.ready)
+    try:
+        await worker.run()
+    finally:
+        if server is not None:
+            server.close()
+        await redis.aclose()
+        await engine.dispose()
+    log.info("worker %s stopped", worker_id)
+    return worker.released

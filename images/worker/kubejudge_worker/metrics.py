@@ -1,0 +1,80 @@
+"""The worker's Prometheus metrics and its small HTTP port (/metrics, /healthz, /readyz)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+VERDICTS = Counter(
+    "kubejudge_worker_verdicts_total", "Final verdicts written", ["pool", "status", "language"]
+)
+RUN_SECONDS = Histogram(
+    "kubejudge_worker_judge_seconds",
+    "Wall time to judge one submission (compile and all tests)",
+    ["pool", "language"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80),
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "kubejudge_worker_queue_wait_seconds",
+    "From enqueue to the start of judging",
+    ["pool"],
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+SANDBOX_FAILURES = Counter(
+    "kubejudge_worker_sandbox_failures_total",
+    "Runs where the sandbox itself failed (Internal Error)",
+    ["pool"],
+)
+ATTEMPTS = Counter(
+    "kubejudge_worker_attempts_total",
+    "Submissions started, by how the entry reached us (new or reclaimed from a dead worker)",
+    ["pool", "source"],
+)
+DEAD_LETTERS = Counter(
+    "kubejudge_worker_dead_letters_total", "Submissions given up after max attempts", ["pool"]
+)
+FENCED = Counter(
+    "kubejudge_worker_fenced_total", "Verdicts dropped because a newer attempt owns it", ["pool"]
+)
+BUSY = Gauge("kubejudge_worker_busy", "Submissions being judged now", ["pool"])
+SANDBOX_MODE = Gauge(
+    "kubejudge_worker_sandbox_mode",
+    "1 for the sandbox mode in use (bwrap or rlimit) and how memory is limited",
+    ["mode", "memory"],
+)
+
+
+async def serve(
+    port: int,
+    *,
+    ready: Callable[[], bool],
+    host: str = "0.0.0.0",  # noqa: S104
+) -> asyncio.Server:
+    """A tiny HTTP/1.0 server: enough for Prometheus and kubelet probes, nothing else."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=5)
+            parts = request.decode("latin-1").split()
+            path = parts[1] if len(parts) >= 2 else ""
+            if path == "/metrics":
+                status, body, kind = "200 OK", generate_latest(), CONTENT_TYPE_LATEST
+            elif path == "/healthz":
+                status, body, kind = "200 OK", b"ok\n", "text/plain"
+            elif path == "/readyz":
+                is_ready = ready()
+                status = "200 OK" if is_ready else "503 Service Unavailable"
+                body, kind = (b"ready\n" if is_ready else b"draining\n"), "text/plain"
+            else:
+                status, body, kind = "404 Not Found", b"not found\n", "text/plain"
+            head = f"HTTP/1.0 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+            writer.write(head.encode() + b"\r\n" + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)

@@ -1,0 +1,282 @@
+"""The worker loop: take entries from the pool's stream, judge them, record, publish, ack.
+
+Per submission (DESIGN.md guarantees 1, 2 and 5):
+    claim the row (attempt + 1, Processing) -> publish a `status` event -> judge in the
+    sandbox -> write the verdict fenced by our attempt -> publish the `verdict` event -> XACK.
+A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
+newer attempt is dropped without acking (the newer attempt's worker acks). Entries of workers
+whose heartbeat expired are reclaimed; past `max_attempts` the submission ends as Internal
+Error and is dead-lettered. `stop()` (SIGTERM) stops intake, lets running submissions finish
+within `drain_timeout_s`, then releases the rest by removing our heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kubejudge import events, protocol, queue
+from kubejudge.db.models import Submission
+from kubejudge.languages import LANGUAGES
+from kubejudge.statuses import Status
+from kubejudge_worker import heartbeat, metrics, record
+from kubejudge_worker.eventdata import submission_event_data
+from kubejudge_worker.judge import Job, Verdict, judge
+from kubejudge_worker.sandbox import Limits, Sandbox, SandboxError
+from kubejudge_worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+READ_BLOCK_MS = 1000
+INFRA_RETRIES = 5
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        settings: WorkerSettings,
+        sandbox: Sandbox,
+        redis: Redis,
+        engine: AsyncEngine,
+        worker_id: str,
+    ) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.redis = redis
+        self.engine = engine
+        self.worker_id = worker_id
+        self.pool = settings.pool
+        self.stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._tokens: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.released = False  # the drain timed out: judging threads may still be running
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    @property
+    def ready(self) -> bool:
+        return not self.stopping.is_set()
+
+    async def run(self) -> None:
+        await queue.ensure_group(self.redis, self.pool)
+        await self._beat()
+        helpers = [
+            asyncio.create_task(self._heartbeat_loop()),
+            asyncio.create_task(self._reclaim_loop()),
+        ]
+        try:
+            await self._read_loop()
+            await self._drain()
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await heartbeat.stop(self.redis, pool=self.pool, worker_id=self.worker_id)
+
+    async def _read_loop(self) -> None:
+        while not self.stopping.is_set():
+            await self._slots.acquire()
+            try:
+                deliveries = await queue.read(
+                    self.redis,
+                    pool=self.pool,
+                    consumer=self.worker_id,
+                    count=1,
+                    block_ms=READ_BLOCK_MS,
+                )
+            except RedisError:
+                log.exception("reading the queue failed; retrying")
+                deliveries = []
+                await asyncio.sleep(1)
+            if not deliveries:
+                self._slots.release()
+                continue
+            self._start(deliveries[0])
+
+    async def _reclaim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reclaim_interval_s)
+            if self.stopping.is_set() or self._slots.locked():
+                continue
+            await self._slots.acquire()
+            try:
+                claimed = await queue.reclaim(
+                    self.redis, pool=self.pool, consumer=self.worker_id, count=1
+                )
+            except RedisError:
+                log.exception("reclaiming failed")
+                claimed = []
+            if claimed:
+                log.info("reclaimed %s from a dead worker", claimed[0].entry.token)
+                self._start(claimed[0])
+            else:
+                self._slots.release()
+
+    def _start(self, delivery: queue.Delivery) -> None:
+        task = asyncio.create_task(self._handle(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("judging failed", exc_info=task.exception())
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        log.info("draining %d running submission(s)", len(self._tasks))
+        _, running = await asyncio.wait(self._tasks, timeout=self.settings.drain_timeout_s)
+        for task in running:  # released: our heartbeat goes, another worker reclaims them
+            task.cancel()
+            self.released = True
+        await asyncio.gather(*running, return_exceptions=True)
+
+    async def _handle(self, delivery: queue.Delivery) -> None:
+        for attempt in range(INFRA_RETRIES):
+            try:
+                await self._judge_delivery(delivery)
+                return
+            except (RedisError, SQLAlchemyError, OSError):
+                log.exception("infrastructure error on %s", delivery.entry.token)
+                await asyncio.sleep(0.5 * 2**attempt)
+        log.error("leaving %s pending after %d tries", delivery.entry.token, INFRA_RETRIES)
+
+    async def _judge_delivery(self, delivery: queue.Delivery) -> None:
+        token = delivery.entry.token
+        claim = await record.claim(self.engine, token)
+        if claim is None:  # final already (a duplicate delivery) or deleted
+            await queue.ack(self.redis, pool=self.pool, delivery=delivery)
+            return
+        submission = claim.submission
+        source = "reclaimed" if delivery.reclaimed else "new"
+        metrics.ATTEMPTS.labels(self.pool, source).inc()
+        if submission.attempt > self.settings.max_attempts:
+            await self._give_up(delivery, submission)
+            return
+        if submission.attempt == 1:
+            wait_s = (protocol.now_ms() - delivery.entry.enqueued_at_ms) / 1000
+            metrics.QUEUE_WAIT_SECONDS.labels(self.pool).observe(max(wait_s, 0))
+        self._tokens.add(token)
+        metrics.BUSY.labels(self.pool).inc()
+        try:
+            await self._beat()
+            await self._publish("status", submission)
+            verdict = await self._judge(submission, claim)
+        finally:
+            self._tokens.discard(token)
+            metrics.BUSY.labels(self.pool).dec()
+        await self._record(delivery, submission, verdict)
+
+    async def _judge(self, submission: Submission, claim: record.Claim) -> Verdict:
+        language_name = str(submission.language_id)
+        with metrics.RUN_SECONDS.labels(self.pool, language_name).time():
+            try:
+                job = self._job(submission, claim)
+                verdict = await asyncio.to_thread(judge, self.sandbox, job)
+            except (SandboxError, OSError, LookupError, ValueError) as error:
+                log.exception("sandbox failure on %s", submission.token)
+                verdict = Verdict(status=Status.INTERNAL_ERROR, message=str(error))
+        if verdict.status is Status.INTERNAL_ERROR:
+            metrics.SANDBOX_FAILURES.labels(self.pool).inc()
+        return verdict
+
+    async def _record(
+        self, delivery: queue.Delivery, submission: Submission, verdict: Verdict
+    ) -> None:
+        final = await record.finish(
+            self.engine, token=submission.token, attempt=submission.attempt, verdict=verdict
+        )
+        if final is None:
+            metrics.FENCED.labels(self.pool).inc()
+            log.warning("verdict for %s fenced out by a newer attempt", submission.token)
+            return
+        metrics.VERDICTS.labels(self.pool, verdict.status.name, str(final.language_id)).inc()
+        await self._publish("verdict", final)
+        await queue.ack(self.redis, pool=self.pool, delivery=delivery)
+
+    async def _give_up(self, delivery: queue.Delivery, submission: Submission) -> None:
+        reason = (
+            f"gave up after {self.settings.max_attempts} attempts: the worker judging this "
+            "submission stopped every time (crash, out-of-memory kill or eviction)"
+        )
+        verdict = Verdict(status=Status.INTERNAL_ERROR, message=reason)
+        final = await record.finish(
+            self.engine, token=submission.token, attempt=submission.attempt, verdict=verdict
+        )
+        if final is not None:
+            await self._publish("verdict", final)
+        await queue.dead_letter(self.redis, pool=self.pool, delivery=delivery, reason=reason)
+        metrics.DEAD_LETTERS.labels(self.pool).inc()
+        log.error("dead-lettered %s: %s", submission.token, reason)
+
+    def _job(self, submission: Submission, claim: record.Claim) -> Job:
+        settings = self.settings
+        return Job(
+            language=LANGUAGES[submission.language_id],
+            source=submission.source_code or b"",
+            compiler_options=submission.compiler_options,
+            command_line_arguments=submission.command_line_arguments,
+            limits=Limits(
+                cpu_time_s=float(submission.cpu_time_limit),
+                cpu_extra_time_s=float(submission.cpu_extra_time),
+                wall_time_s=float(submission.wall_time_limit),
+                memory_kb=submission.memory_limit,
+                stack_kb=submission.stack_limit,
+                max_processes=submission.max_processes_and_or_threads,
+                max_file_size_kb=submission.max_file_size,
+                output_limit_bytes=max(submission.max_file_size, 1) * 1024,
+            ),
+            compile_limits=Limits(
+                cpu_time_s=settings.compile_cpu_time_s,
+                cpu_extra_time_s=0,
+                wall_time_s=settings.compile_wall_time_s,
+                memory_kb=settings.compile_memory_kb,
+                stack_kb=64_000,
+                max_processes=settings.compile_max_processes,
+                max_file_size_kb=64 * 1024,
+                output_limit_bytes=settings.compile_output_bytes,
+            ),
+            redirect_stderr_to_stdout=submission.redirect_stderr_to_stdout,
+            tests=claim.tests,
+            per_test_results=submission.problem_id is not None,
+        )
+
+    async def _publish(self, kind: Literal["status", "verdict"], submission: Submission) -> None:
+        event = protocol.Event(
+            type=kind, token=submission.token, data=submission_event_data(submission)
+        )
+        await events.publish(
+            self.redis,
+            user_id=submission.owner,
+            event=event,
+            history_length=self.settings.history_length,
+        )
+
+    async def _beat(self) -> None:
+        state = protocol.Heartbeat(
+            worker_id=self.worker_id,
+            pool=self.pool,
+            concurrency=self.settings.concurrency,
+            tokens=sorted(self._tokens),
+            pod_name=os.environ.get("KUBEJUDGE_POD_NAME"),
+        )
+        ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
+        await heartbeat.beat(self.redis, state, ttl_ms=ttl_ms)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
+            with contextlib.suppress(RedisError):
+                await self._beat()

@@ -1,0 +1,40 @@
+"""Limits and helpers shared by the sandbox tier's tests.
+
+Judge0's defaults shrunk so the suite stays fast: a runaway program is stopped after about
+a second.
+"""
+
+from __future__ import annotations
+
+from kubejudge_worker.sandbox import Limits
+
+from kubejudge.languages import OPTIONS, Language
+
+RUN_LIMITS = Limits(
+    cpu_time_s=1.0,
+    cpu_extra_time_s=0.5,
+    wall_time_s=3.0,
+    memory_kb=128_000,
+    stack_kb=64_000,
+    max_processes=60,
+    max_file_size_kb=1024,
+    output_limit_bytes=1024 * 1024,
+)
+COMPILE_LIMITS = Limits(
+    cpu_time_s=15.0,
+    cpu_extra_time_s=0,
+    wall_time_s=30.0,
+    memory_kb=1_024_000,
+    stack_kb=64_000,
+    max_processes=128,
+    max_file_size_kb=64 * 1024,
+    output_limit_bytes=64 * 1024,
+)
+
+
+def compile_command(language: Language, options: list[str] | None = None) -> list[str]:
+    assert language.compile_cmd is not None
+    command: list[str] = []
+    for part in language.compile_cmd:
+        command += (options or []) if part == OPTIONS else [part]
+    return command

@@ -1,0 +1,121 @@
+"""Every Judge0 verdict, in every language, from real programs in the real sandbox.
+
+Each language's program is compiled once (a module-scoped box) and then told on stdin how
+to misbehave; the verdict comes from `run_status`, the same function the worker uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kubejudge_worker.judge import Case, Job, judge
+from kubejudge_worker.sandbox import Box, Sandbox
+from kubejudge_worker.verdicts import run_status
+from sandbox_programs import BROKEN, PROGRAMS, SIGNALS
+from sandbox_support import COMPILE_LIMITS, RUN_LIMITS, compile_command
+
+from kubejudge.languages import LANGUAGES, Language
+from kubejudge.statuses import Status
+
+LANGUAGE_IDS = {
+    "c": 50,
+    "cpp": 54,
+    "python": 71,
+    "javascript": 63,
+    "java": 62,
+    "go": 60,
+    "rust": 73,
+}
+EXPECTED = {
+    "ok": Status.ACCEPTED,
+    "wa": Status.WRONG_ANSWER,
+    "loop": Status.TIME_LIMIT_EXCEEDED,
+    "nzec": Status.RUNTIME_ERROR_NZEC,
+    "flood": Status.RUNTIME_ERROR_SIGXFSZ,
+    "segv": Status.RUNTIME_ERROR_SIGSEGV,
+    "fpe": Status.RUNTIME_ERROR_SIGFPE,
+    "abrt": Status.RUNTIME_ERROR_SIGABRT,
+    "other": Status.RUNTIME_ERROR_OTHER,
+}
+COMMON = ("ok", "wa", "loop", "nzec", "flood")
+
+
+@pytest.fixture(scope="module", params=list(LANGUAGE_IDS))
+def compiled(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[tuple[Language, Box]]:
+    language = LANGUAGES[LANGUAGE_IDS[request.param]]
+    with sandbox.box(family=language.family) as box:
+        box.write_file(language.source_file, PROGRAMS[language.family].encode())
+        if language.compile_cmd is not None:
+            result = box.run(
+                compile_command(language),
+                stdin=b"",
+                limits=COMPILE_LIMITS,
+                writable=True,
+                merge_stderr=True,
+            )
+            assert result.succeeded, result.stdout.decode(errors="replace")
+        yield language, box
+
+
+def test_every_verdict(compiled: tuple[Language, Box]) -> None:
+    language, box = compiled
+    behaviours = COMMON + SIGNALS[language.family]
+    got = {}
+    for behaviour in behaviours:
+        result = box.run(list(language.run_cmd), stdin=f"{behaviour}\n".encode(), limits=RUN_LIMITS)
+        got[behaviour] = run_status(result, limits=RUN_LIMITS, expected=b"42")
+    assert got == {behaviour: EXPECTED[behaviour] for behaviour in behaviours}
+
+
+def _job(language: Language, source: str, **overrides: object) -> Job:
+    values: dict = dict(
+        language=language,
+        source=source.encode(),
+        compiler_options=None,
+        command_line_arguments=None,
+        limits=RUN_LIMITS,
+        compile_limits=COMPILE_LIMITS,
+        redirect_stderr_to_stdout=False,
+        tests=[Case(stdin=b"ok\n", expected_output=b"42\n")],
+        per_test_results=False,
+    )
+    values.update(overrides)
+    return Job(**values)
+
+
+@pytest.mark.parametrize("family", sorted(BROKEN))
+def test_compilation_error(sandbox: Sandbox, family: str) -> None:
+    verdict = judge(sandbox, _job(LANGUAGES[LANGUAGE_IDS[family]], BROKEN[family]))
+    assert verdict.status is Status.COMPILATION_ERROR
+    assert b"missing" in (verdict.compile_output or b"")
+
+
+def test_exec_format_error(sandbox: Sandbox) -> None:
+    # `-c` makes gcc write a non-executable object file as a.out; Judge0 reports a refused
+    # execve (format error, missing file or permission denied) as Exec Format Error.
+    job = _job(LANGUAGES[50], PROGRAMS["c"], compiler_options="-c")
+    verdict = judge(sandbox, job)
+    assert verdict.status is Status.EXEC_FORMAT_ERROR
+    assert verdict.message == "execve: Permission denied"
+
+
+def test_accepted_with_trailing_whitespace_and_compiler_options(sandbox: Sandbox) -> None:
+    source = '#include <stdio.h>\nint main(void){printf("%d  \\n\\n\\n", VALUE);return 0;}\n'
+    job = _job(LANGUAGES[50], source, compiler_options="-DVALUE=42 -Wall")
+    verdict = judge(sandbox, job)
+    assert verdict.status is Status.ACCEPTED
+    assert verdict.stdout == b"42  \n\n\n"
+
+
+def test_command_line_arguments_are_argv_words_not_shell(sandbox: Sandbox) -> None:
+    source = "import sys\nprint(sys.argv[1:])\n"
+    job = _job(
+        LANGUAGES[71],
+        source,
+        command_line_arguments="'a b' $HOME ; `id` | c",
+        tests=[Case(stdin=b"", expected_output=None)],
+    )
+    verdict = judge(sandbox, job)
+    assert verdict.status is Status.ACCEPTED
+    assert verdict.stdout == b"['a b', '$HOME', ';', '`id`', '|', 'c']\n"

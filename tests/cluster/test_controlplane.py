@@ -221,7 +221,7 @@ def test_replicaset_scale_down_honours_pod_deletion_cost(api: client.ApiClient, 
     rs = client.V1ReplicaSet(
         metadata=client.V1ObjectMeta(name="workers"),
         spec=client.V1ReplicaSetSpec(
-            replicas=2,
+            replicas=4,
             selector=client.V1LabelSelector(match_labels=labels),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
@@ -230,22 +230,29 @@ def test_replicaset_scale_down_honours_pod_deletion_cost(api: client.ApiClient, 
         ),
     )
     apps.create_namespaced_replica_set(k8s_namespace, rs)
-    pods = wait_until(lambda: len(p := _running_pods(core, k8s_namespace, labels)) == 2 and p,
-                      timeout=60, what="2 Running pods")
-    # make the newer pod the expensive one, so age-based ranking alone would pick the other way
-    busy, idle = sorted(pods, key=lambda p: (p.metadata.creation_timestamp, p.metadata.name), reverse=True)
-    core.patch_namespaced_pod(busy.metadata.name, k8s_namespace, {
-        "metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": "1000"}}})
-    core.patch_namespaced_pod(idle.metadata.name, k8s_namespace, {
-        "metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": "-10"}}})
+    pods = wait_until(lambda: len(p := _running_pods(core, k8s_namespace, labels)) == 4 and p,
+                      timeout=60, what="4 Running pods")
+    # A cost order unrelated to the pods' names/ages; scaling down one step at a time must always
+    # remove the cheapest remaining pod (4! orders, so a controller ignoring the cost passes by luck
+    # with probability 1/24).
+    names = sorted(p.metadata.name for p in pods)
+    costs = dict(zip(names, (250, -10, 1000, 40), strict=True))
+    for name, cost in costs.items():
+        core.patch_namespaced_pod(name, k8s_namespace, {
+            "metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": str(cost)}}})
+    by_cost = sorted(names, key=costs.__getitem__)
+    # the ReplicaSet controller ranks pods from its informer cache: let the annotations reach it
+    # before the scale event does (the two arrive over different watches)
+    time.sleep(1)
 
-    apps.patch_namespaced_replica_set_scale("workers", k8s_namespace, {"spec": {"replicas": 1}})
+    for replicas in (3, 2, 1):
+        apps.patch_namespaced_replica_set_scale("workers", k8s_namespace, {"spec": {"replicas": replicas}})
 
-    def remaining() -> list[str]:
-        names = [p.metadata.name for p in _running_pods(core, k8s_namespace, labels)]
-        return names if len(names) == 1 else []
+        def alive(n: int = replicas) -> set[str]:
+            pods = core.list_namespaced_pod(
+                k8s_namespace, label_selector=",".join(f"{k}={v}" for k, v in labels.items())).items
+            left = {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None}
+            return left if len(left) == n else set()
 
-    assert wait_until(remaining, timeout=60, what="scale down to 1") == [busy.metadata.name]
-    wait_until(lambda: not any(p.metadata.name == idle.metadata.name
-                               for p in core.list_namespaced_pod(k8s_namespace).items),
-               timeout=60, what="low-cost pod deleted")
+        expected = set(by_cost[4 - replicas:])
+        assert wait_until(alive, timeout=60, what=f"scale down to {replicas}") == expected

@@ -110,7 +110,8 @@ P="$D/pki"
   openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=kubejudge-test-ca" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -out ca.crt 2>/dev/null
-  cert() { # cert <name> <subject> <extendedKeyUsage> [subjectAltName]
+  cert() { # cert <name> <subject> <extendedKeyUsage> [subjectAltName] [ca basename]
+    local ca="${5:-ca}"
     key "$1.key"
     openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
     {
@@ -119,7 +120,7 @@ P="$D/pki"
       echo "extendedKeyUsage=$3"
       [[ -n "${4:-}" ]] && echo "subjectAltName=$4"
     } > "$1.ext"
-    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
+    openssl x509 -req -in "$1.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -sha256 -days 3650 \
       -extfile "$1.ext" -out "$1.crt" 2>/dev/null
     rm -f "$1.csr" "$1.ext"
   }
@@ -129,10 +130,16 @@ P="$D/pki"
   cert kcm "/CN=system:kube-controller-manager" clientAuth
   cert scheduler "/CN=system:kube-scheduler" clientAuth
   cert kwok "/O=system:masters/CN=kwok" clientAuth
+  # front proxy (aggregation layer): its own CA, as kubeadm does
+  key front-proxy-ca.key
+  openssl req -x509 -new -key front-proxy-ca.key -sha256 -days 3650 -subj "/CN=kubejudge-front-proxy-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out front-proxy-ca.crt 2>/dev/null
+  cert front-proxy-client "/CN=front-proxy-client" clientAuth "" front-proxy-ca
   # apiserver -> etcd is plain http on loopback; the serving cert of kcm/scheduler is self-signed by them.
   key sa.key
   openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
-  chmod 644 ca.crt
+  chmod 644 ca.crt front-proxy-ca.crt
 )
 
 b64() { base64 -w0 < "$1"; }
@@ -217,6 +224,10 @@ launch apiserver "$BIN/kube-apiserver" \
   --service-account-issuer="$API_URL" \
   --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 \
+  --requestheader-client-ca-file="$P/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$P/front-proxy-client.crt" --proxy-client-key-file="$P/front-proxy-client.key" \
   --authorization-mode=Node,RBAC --allow-privileged=true \
   --profiling=false --v=1
 wait_for apiserver "${ADMIN_CURL[@]}" "$API_URL/readyz"

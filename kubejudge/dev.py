@@ -67,7 +67,14 @@ def gateway_child(context: DevContext) -> Child | None:
     )
 
 
-CHILDREN: list[Callable[[DevContext], Child | None]] = [api_child, gateway_child]
+def workers_child(context: DevContext) -> Child | None:
+    """Every pool's local workers, autoscaled by the operator's policy (kubejudge.localpool)."""
+    pools = [arg for name in Settings().pools for arg in ("--pool", name)]
+    argv = [sys.executable, "-m", "kubejudge.localpool", *pools, "--worker-arg=--metrics-port=0"]
+    return Child(name="workers", argv=argv, url=f"autoscaled local workers for {pools[1::2]}")
+
+
+CHILDREN: list[Callable[[DevContext], Child | None]] = [api_child, gateway_child, workers_child]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,10 +11,8 @@ import logging
 from typing import Any
 
 import kopf
-import prometheus_client
 
-from kubejudge_operator import autoscaler, reconcile
-from kubejudge_operator.kube import Kube
+from kubejudge_operator import autoscaler, reconcile, startup_hooks
 from kubejudge_operator.resources import MANAGED_BY
 from kubejudge_operator.settings import OperatorSettings
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
@@ -22,10 +20,15 @@ from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 CHILDREN = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
+def deleted(type: str, **_: Any) -> bool:
+    """kopf filter: only deletions (kopf names the event type `type`)."""
+    return type == "DELETED"
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Connect to the API server and serve /metrics; keep kopf's bookkeeping off our status."""
-    configure(settings, memo)
+    startup_hooks.configure(settings, memo)
 
 
 @kopf.on.cleanup()
@@ -50,30 +53,15 @@ async def autoscale(
     await autoscaler.run(kube=memo.kube, settings=memo.settings, body=body, stopped=stopped)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
-@kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
-@kopf.on.event("v1", "services", labels=CHILDREN)
-@kopf.on.event("v1", "configmaps", labels=CHILDREN)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=CHILDREN)
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=CHILDREN)
-async def child_deleted(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, when=deleted)
+@kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN, when=deleted)
+@kopf.on.event("v1", "services", labels=CHILDREN, when=deleted)
+@kopf.on.event("v1", "configmaps", labels=CHILDREN, when=deleted)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=CHILDREN, when=deleted)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=CHILDREN, when=deleted)
+async def child_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Put back a child deleted by hand (edits are put back by the periodic re-apply)."""
-    if type == "DELETED":
-        await reconcile.restore(memo.kube, dict(body))
-
-
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None:
-    # Progress in annotations only: status belongs to the autoscaler's report.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.persistence.finalizer = f"{GROUP}/operator"
-    settings.posting.level = logging.INFO
-    # Notice a dead watch within a minute rather than hang (kopf#1276).
-    settings.watching.server_timeout = 60
-    settings.watching.client_timeout = 90
-    memo.kube = Kube.connect()
-    if memo.settings.operator_metrics_port:
-        prometheus_client.start_http_server(memo.settings.operator_metrics_port)
+    await reconcile.restore(memo.kube, dict(body))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -88,6 +88,10 @@ export class VerdictFeed {
     if (this.lastEventId) query.set("last_event_id", this.lastEventId);
     const socket = new WebSocket(`${this.url}?${query}`);
     this.socket = socket;
+    socket.onopen = () => {
+      this.alive(socket);
+      this.onState({ state: "live" });
+    };
     socket.onmessage = (message) => this.receive(socket, message);
     socket.onclose = (closed) => this.closed(socket, closed);
   }
@@ -116,10 +120,9 @@ export class VerdictFeed {
         break;
       default: // "pong": liveness only
     }
-    if (this.attempt !== 0 || message.type === "welcome" || message.type === "resync") {
-      this.attempt = 0;
-      this.onState({ state: "live" });
-    }
+    // Backoff resets only once the gateway has talked: one that accepts and then drops every
+    // connection (no event feed, say) keeps getting longer waits.
+    this.attempt = 0;
   }
 
   alive(socket) {

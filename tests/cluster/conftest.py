@@ -40,7 +40,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def controlplane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    with cpfixture.controlplane_session(tmp_path_factory.mktemp("controlplane"), bin_dir=_BIN_DIR) as cp:
+    with cpfixture.controlplane_session(
+        tmp_path_factory.mktemp("controlplane"), bin_dir=_BIN_DIR
+    ) as cp:
         yield cp
 
 

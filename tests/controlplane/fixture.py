@@ -26,9 +26,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 BUILD_SH = HERE / "build.sh"
@@ -37,9 +38,12 @@ START_SH = HERE / "start.sh"
 T = TypeVar("T")
 
 
-def wait_until(fn: Callable[[], T], timeout: float = 60.0, interval: float = 0.25, what: str = "") -> T:
-    """Call ``fn`` until it returns a truthy value (returned) or ``timeout`` passes (AssertionError).
-    Exceptions raised by ``fn`` count as "not yet"; the last one is chained into the error."""
+def wait_until(
+    fn: Callable[[], T], timeout: float = 60.0, interval: float = 0.25, what: str = ""
+) -> T:
+    """Call ``fn`` until it returns a truthy value (returned) or ``timeout`` passes
+    (AssertionError). Exceptions raised by ``fn`` count as "not yet"; the last one is chained
+    into the error."""
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
@@ -47,10 +51,12 @@ def wait_until(fn: Callable[[], T], timeout: float = 60.0, interval: float = 0.2
             result = fn()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - polling
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}") from last_exc
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what or fn}"
+            ) from last_exc
         time.sleep(interval)
 
 
@@ -105,12 +111,22 @@ class ControlPlane:
         env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
         return env
 
-    def kubectl(self, *args: str, kubeconfig: str | None = None, check: bool = True,
-                input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    def kubectl(
+        self,
+        *args: str,
+        kubeconfig: str | None = None,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess:
         """Run the kubectl from bin_dir against this control plane."""
         return subprocess.run(
             [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
-            capture_output=True, text=True, check=check, input=input, timeout=timeout,
+            capture_output=True,
+            text=True,
+            check=check,
+            input=input,
+            timeout=timeout,
         )
 
     # ----------------------------------------------------------------- namespaces
@@ -124,8 +140,11 @@ class ControlPlane:
         name = f"{prefix[:40].rstrip('-')}-{uuid.uuid4().hex[:8]}"
         api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
         if wait_for_default_sa:
-            wait_until(lambda: api.read_namespaced_service_account("default", name), timeout=30,
-                       what=f"ServiceAccount {name}/default")
+            wait_until(
+                lambda: api.read_namespaced_service_account("default", name),
+                timeout=30,
+                what=f"ServiceAccount {name}/default",
+            )
         return name
 
     def delete_namespace(self, name: str) -> None:
@@ -139,8 +158,9 @@ class ControlPlane:
                 raise
 
     # ----------------------------------------------------------------- service accounts
-    def serviceaccount_token(self, namespace: str, name: str, *, create: bool = True,
-                             expiration_seconds: int = 3600) -> str:
+    def serviceaccount_token(
+        self, namespace: str, name: str, *, create: bool = True, expiration_seconds: int = 3600
+    ) -> str:
         """A bearer token for ServiceAccount ``namespace/name`` minted via TokenRequest."""
         from kubernetes import client
         from kubernetes.client.rest import ApiException
@@ -149,23 +169,30 @@ class ControlPlane:
         if create:
             try:
                 api.create_namespaced_service_account(
-                    namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
+                    namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+                )
             except ApiException as exc:
                 if exc.status != 409:
                     raise
         tr = api.create_namespaced_service_account_token(
-            name, namespace,
+            name,
+            namespace,
             client.AuthenticationV1TokenRequest(
-                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=max(600, expiration_seconds))),
+                spec=client.V1TokenRequestSpec(
+                    audiences=[], expiration_seconds=max(600, expiration_seconds)
+                )
+            ),
         )
         return tr.status.token
 
-    def serviceaccount_kubeconfig(self, namespace: str, name: str, *, create: bool = True,
-                                  expiration_seconds: int = 3600) -> str:
+    def serviceaccount_kubeconfig(
+        self, namespace: str, name: str, *, create: bool = True, expiration_seconds: int = 3600
+    ) -> str:
         """Write a kubeconfig that authenticates as ServiceAccount ``namespace/name`` (created if
         missing) with a TokenRequest token; returns its path."""
-        token = self.serviceaccount_token(namespace, name, create=create,
-                                          expiration_seconds=expiration_seconds)
+        token = self.serviceaccount_token(
+            namespace, name, create=create, expiration_seconds=expiration_seconds
+        )
         ca = base64.b64encode(Path(self.ca_file).read_bytes()).decode()
         user = f"system:serviceaccount:{namespace}:{name}"
         path = self.state_dir / "sa" / f"{namespace}.{name}.{uuid.uuid4().hex[:6]}.kubeconfig"
@@ -211,31 +238,49 @@ def attach(state_dir: str | os.PathLike) -> ControlPlane:
     )
 
 
-def start(state_dir: str | os.PathLike, *, bin_dir: str | os.PathLike | None = None,
-          kwok_nodes: int = 1, extra_env: dict[str, str] | None = None) -> ControlPlane:
+def start(
+    state_dir: str | os.PathLike,
+    *,
+    bin_dir: str | os.PathLike | None = None,
+    kwok_nodes: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> ControlPlane:
     """Build-or-reuse the binaries and start a control plane in ``state_dir`` (blocking until
     ready). Pair with :func:`stop`."""
     state_dir = Path(state_dir).resolve()
     bin_dir = Path(bin_dir) if bin_dir else build_binaries()
     env = dict(os.environ)
-    env.update({
-        "CP_STATE_DIR": str(state_dir),
-        "CP_BIN_DIR": str(bin_dir),
-        "CP_KWOK_NODES": str(kwok_nodes),
-        "CP_WATCH_PID": str(os.getpid()),
-    })
+    env.update(
+        {
+            "CP_STATE_DIR": str(state_dir),
+            "CP_BIN_DIR": str(bin_dir),
+            "CP_KWOK_NODES": str(kwok_nodes),
+            "CP_WATCH_PID": str(os.getpid()),
+        }
+    )
     env.update(extra_env or {})
-    proc = subprocess.run(["bash", str(START_SH)], env=env, stdout=subprocess.PIPE,
-                          stderr=sys.stderr, text=True, check=False)
+    proc = subprocess.run(
+        ["bash", str(START_SH)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=sys.stderr,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(
-            f"tests/controlplane/start.sh failed (exit {proc.returncode}); logs in {state_dir}/logs")
+            f"tests/controlplane/start.sh failed (exit {proc.returncode}); logs in {state_dir}/logs"
+        )
     return attach(state_dir)
 
 
 def stop(state_dir: str | os.PathLike) -> None:
-    subprocess.run(["bash", str(START_SH), "--stop", "--state-dir", str(state_dir)],
-                   stdout=subprocess.DEVNULL, stderr=sys.stderr, check=False)
+    subprocess.run(
+        ["bash", str(START_SH), "--stop", "--state-dir", str(state_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=sys.stderr,
+        check=False,
+    )
 
 
 @contextlib.contextmanager

@@ -57,7 +57,7 @@ def api(controlplane: ControlPlane) -> client.ApiClient:
 
 @pytest.fixture(scope="module")
 def namespace(controlplane: ControlPlane, api: client.ApiClient) -> Iterator[str]:
-    controlplane.kubectl("apply", "--server-side", "-f", str(CRD))
+    controlplane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
     controlplane.kubectl(
         "wait", "--for=condition=Established", "crd/judgeclusters.kubejudge.dev", "--timeout=30s"
     )
@@ -87,6 +87,8 @@ def operator(
     try:
         wait_until(lambda: _get(f"http://127.0.0.1:{ports['liveness']}/healthz"), what="liveness")
         yield ports
+        # While the operator still runs, so it releases its finalizers and the namespace goes.
+        controlplane.kubectl("delete", "judgeclusters", "--all", "-n", namespace, "--wait=true")
     finally:
         process.terminate()
         try:

@@ -35,6 +35,10 @@ from kubejudge_gateway.replay import EventId
 log = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# An idle pub/sub connection is PINGed this often; one silent for FEED_SILENCE_S is dead (a
+# half-open TCP connection after a network partition would otherwise look merely quiet).
+PING_INTERVAL_S = 5.0
+FEED_SILENCE_S = 15.0
 
 
 class Listener(Protocol):
@@ -66,6 +70,7 @@ class Hub:
         self._confirmations: dict[str, deque[asyncio.Future[bool]]] = {}
         self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._online = asyncio.Event()
+        self._heard_at = 0.0  # loop time of the last reply on the pub/sub connection
 
     @property
     def online(self) -> bool:
@@ -126,6 +131,7 @@ class Hub:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._write_commands(pubsub))
                 tasks.create_task(self._read_messages(pubsub))
+                tasks.create_task(self._watch_silence())
         finally:
             self._online.clear()
             await pubsub.aclose()
@@ -133,7 +139,11 @@ class Hub:
 
     async def _write_commands(self, pubsub: PubSub) -> None:
         while True:
-            batch = [await self._commands.get()]
+            try:
+                batch = [await asyncio.wait_for(self._commands.get(), PING_INTERVAL_S)]
+            except TimeoutError:
+                await pubsub.execute_command("PING")
+                continue
             while not self._commands.empty():
                 batch.append(self._commands.get_nowait())
             for command, channels in _runs(batch):
@@ -142,7 +152,8 @@ class Hub:
     async def _read_messages(self, pubsub: PubSub) -> None:
         while True:
             message = await pubsub.get_message(timeout=None)
-            if message is None:
+            self._heard_at = asyncio.get_running_loop().time()
+            if message is None or message["type"] == "pong":
                 continue
             name = message["channel"].decode()
             if message["type"] == "subscribe":
@@ -155,6 +166,14 @@ class Hub:
                         del self._confirmations[name]
             elif message["type"] == "message":
                 self._fan_out(name, message["data"])
+
+    async def _watch_silence(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._heard_at = loop.time()
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S)
+            if loop.time() - self._heard_at > FEED_SILENCE_S:
+                raise ConnectionError(f"Redis pub/sub silent for over {FEED_SILENCE_S:g} s")
 
     def _fan_out(self, name: str, payload: bytes) -> None:
         channel = self._channels.get(name)

@@ -28,7 +28,7 @@ from kubejudge_worker.sandbox import bwrap, process
 from kubejudge_worker.sandbox.boxinit import ensure_boxinit
 from kubejudge_worker.sandbox.cgroups import MemoryCgroups
 from kubejudge_worker.sandbox.limits import Limits, RunResult
-from kubejudge_worker.sandbox.toolchains import BASE_ENV, GO_BUILD_CACHE, toolchain
+from kubejudge_worker.sandbox.toolchains import BASE_ENV, prepare_toolchains, toolchain
 from kubejudge_worker.sandbox.workdir import WorkDir, WorkDirError
 
 __all__ = [
@@ -52,6 +52,10 @@ class SandboxError(RuntimeError):
 class SandboxConfig:
     root: Path  # where work dirs are mounted and boxinit is built
     mode: Mode = "bwrap"
+    # The unprivileged host uid (and gid) every box runs as. bwrap is started as this uid, so
+    # the program is this uid to the kernel: never root, and subject to RLIMIT_NPROC (which
+    # exempts uid 0 even inside a user namespace).
+    host_uid: int = 65534
     allow_rlimit_mode: bool = False
     use_cgroups: bool = True  # per-run memory cgroups when the host has a writable v1 hierarchy
     work_dir_bytes: int = 128 * 1024 * 1024
@@ -65,13 +69,19 @@ class Sandbox:
                 "sandbox mode 'rlimit' does not isolate files or network; "
                 "set KUBEJUDGE_SANDBOX_ALLOW_RLIMIT_MODE=true to accept that"
             )
-        bwrap_path = shutil.which("bwrap")
-        if config.mode == "bwrap" and bwrap_path is None:
-            raise SandboxError("sandbox mode 'bwrap' needs bubblewrap (bwrap) on PATH")
+        bwrap_path, setpriv_path = shutil.which("bwrap"), shutil.which("setpriv")
+        if config.mode == "bwrap" and (bwrap_path is None or setpriv_path is None):
+            raise SandboxError("sandbox mode 'bwrap' needs bubblewrap (bwrap) and setpriv on PATH")
+        if config.host_uid == 0:
+            raise SandboxError("the sandbox must not run as host uid 0")
         self.config = config
         self._bwrap = bwrap_path or ""
+        self._setpriv = setpriv_path or ""
+        # The box user must reach what it runs: the root and bin dirs are traversable.
+        config.root.mkdir(parents=True, exist_ok=True)
+        config.root.chmod(0o711)
         self._boxinit = ensure_boxinit(config.root / "bin")
-        Path(GO_BUILD_CACHE).mkdir(parents=True, exist_ok=True)  # bound into Go boxes
+        prepare_toolchains()
         # The handshake that puts a box in its cgroup needs bwrap; rlimit mode goes without.
         self.cgroups = None
         if config.use_cgroups and config.mode == "bwrap":
@@ -107,8 +117,8 @@ class Sandbox:
 
     @property
     def owner_uid(self) -> int:
-        """Host uid owning the work dir: bwrap maps ours to the box user; rlimit mode drops."""
-        return 0 if self.mode == "bwrap" else bwrap.BOX_UID
+        """Host uid owning the work dir: the uid the box runs as."""
+        return self.config.host_uid
 
     def spawn(
         self, *, work_dir: WorkDir, family: str, command: list[str], options: RunOptions
@@ -118,7 +128,7 @@ class Sandbox:
             init = process.boxinit_args(
                 limits=options.limits,
                 report_fd=bwrap.REPORT_FD,
-                uid=bwrap.BOX_UID,
+                uid=self.config.host_uid,
                 memory_rlimit=memory_rlimit,
                 directory=str(work_dir.path),
             )
@@ -137,6 +147,8 @@ class Sandbox:
         )
         spec = bwrap.BoxSpec(
             bwrap=self._bwrap,
+            setpriv=self._setpriv,
+            host_uid=self.config.host_uid,
             boxinit=str(self._boxinit),
             work_dir=str(work_dir.path),
             writable=options.writable,

@@ -83,6 +83,9 @@ static void child(int report_fd, long uid, const char *dir, char *rlimits, char 
             _exit(127);
         }
     }
+    /* Dispositions the worker inherited (Python ignores SIGPIPE and SIGXFSZ) must not reach
+     * the program: a write past RLIMIT_FSIZE has to kill it, as in Judge0. */
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -21,6 +21,7 @@ def ensure_boxinit(cache_dir: Path, *, compiler: str = "/usr/bin/gcc") -> Path:
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.chmod(0o755)
     partial = cache_dir / f".{target.name}.{os.getpid()}"
     subprocess.run(
         [compiler, "-O2", "-Wall", "-o", str(partial), str(SOURCE)],

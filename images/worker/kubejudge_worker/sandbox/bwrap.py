@@ -1,7 +1,8 @@
 """The bubblewrap command line for one run: a pure function of its inputs (unit-tested).
 
-The box gets new user, pid, ipc, uts, net and (where the kernel allows) cgroup namespaces,
-runs as uid/gid 65534 inside with no capabilities and no way to make further user
+bwrap starts as an unprivileged host uid (setpriv drops it there), so the box is that uid to
+the kernel. The box gets new user, pid, ipc, uts, net and (where the kernel allows) cgroup
+namespaces, runs as uid/gid 65534 inside with no capabilities and no way to make further user
 namespaces, dies with the worker, and sits in its own session (no TIOCSTI into our tty).
 Its root is a read-only tmpfs holding only read-only toolchain binds, a private /proc, a
 minimal /dev, the submission's work dir at /box, and size-capped /tmp and /dev/shm. The
@@ -32,6 +33,8 @@ BLOCK_FD = 5  # ...and waits on this until we have put it in its memory cgroup
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BoxSpec:
     bwrap: str  # absolute path of the bwrap binary
+    setpriv: str  # absolute path of setpriv, which drops to `host_uid` before bwrap starts
+    host_uid: int
     boxinit: str  # host path of the compiled boxinit helper
     work_dir: str  # host path of the submission's work dir (a size-capped tmpfs)
     writable: bool  # compile writes its output into /box; test runs get it read-only
@@ -40,7 +43,13 @@ class BoxSpec:
 
 
 def bwrap_argv(spec: BoxSpec, command: list[str]) -> list[str]:
+    uid = str(spec.host_uid)
     argv = [
+        spec.setpriv,
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--",
         spec.bwrap,
         "--unshare-user",
         "--unshare-ipc",

@@ -82,11 +82,11 @@ def run(spawn: Spawn, *, report_fd: int) -> RunResult:
         overflow=overflow, killed=killed, bwrap_status=status, host_wall_s=wall,
     )  # fmt: skip
     if spawn.cgroup is not None:
-        return replace(
-            result,
-            memory_kb=spawn.cgroup.peak_kb(),
-            memory_limit_exceeded=spawn.cgroup.oom_killed(),
-        )
+        oom_killed = spawn.cgroup.oom_killed()
+        if oom_killed and result.box_error is not None:
+            # The OOM killer picked boxinit itself: the program's doing, not the sandbox's.
+            result = replace(result, box_error=None, time_s=result.wall_time_s)
+        return replace(result, memory_kb=spawn.cgroup.peak_kb(), memory_limit_exceeded=oom_killed)
     return replace(result, memory_limit_exceeded=result.memory_kb > spawn.limits.memory_kb)
 
 

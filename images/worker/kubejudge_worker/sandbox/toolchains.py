@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -50,11 +51,8 @@ BASE_ENV: dict[str, str] = {
 GO_BUILD_CACHE = "/var/cache/kubejudge/go-build"
 
 
-def _rust_toolchain() -> str:
-    """The pinned rustc toolchain directory (rustup layout; the image installs it the same way)."""
-    home = os.environ.get("RUSTUP_HOME", "/root/.rustup")
-    found = sorted(glob.glob(os.path.join(home, "toolchains", "1.95.0-*")))
-    return found[0] if found else "/usr/local/rust"
+# rustc, staged where the unprivileged box user can reach it (see `stage_rust_toolchain`).
+RUST_TOOLCHAIN = "/var/cache/kubejudge/rust-1.95.0"
 
 
 TOOLCHAINS: dict[str, Toolchain] = {
@@ -76,8 +74,42 @@ TOOLCHAINS: dict[str, Toolchain] = {
             "GOFLAGS": "-buildvcs=false",
         },
     ),
-    "rust": Toolchain(binds=((_rust_toolchain(), "/opt/rust"),)),
+    "rust": Toolchain(binds=((RUST_TOOLCHAIN, "/opt/rust"),)),
 }
+
+
+def prepare_toolchains() -> None:
+    """What must exist before a box can start: the Go cache dir and the staged rustc."""
+    Path(GO_BUILD_CACHE).mkdir(parents=True, exist_ok=True)
+    stage_rust_toolchain()
+
+
+def stage_rust_toolchain() -> None:
+    """Make the pinned rustc reachable by the box user, once.
+
+    rustup installs under $RUSTUP_HOME (here /root/.rustup, mode 0700), which bwrap, running
+    unprivileged, cannot traverse. Its `bin` and `lib` are hard-linked (copied if on another
+    filesystem) into RUST_TOOLCHAIN: same files, same modes, a readable path. A host whose
+    rustc already lives there (the worker image) skips this.
+    """
+    target = Path(RUST_TOOLCHAIN)
+    if target.exists():
+        return
+    home = Path(os.environ.get("RUSTUP_HOME", "/root/.rustup"))
+    found = sorted(glob.glob(str(home / "toolchains" / "1.95.0-*")))
+    if not found:
+        return
+    source = Path(found[0]).resolve()
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    partial.mkdir(mode=0o755, parents=True)
+    for part in ("bin", "lib"):
+        subprocess.run(["cp", "-al", str(source / part), str(partial / part)], check=False)
+        if not (partial / part).exists():
+            shutil.copytree(source / part, partial / part, symlinks=True)
+    try:
+        partial.rename(target)
+    except OSError:  # another worker staged it first
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def warm_go_cache() -> None:

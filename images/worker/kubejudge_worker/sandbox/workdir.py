@@ -31,6 +31,7 @@ class WorkDirError(RuntimeError):
 class WorkDir:
     def __init__(self, *, root: Path, size_bytes: int, owner_uid: int) -> None:
         root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        root.chmod(0o711)  # the box user passes through to its own work dir, lists nothing
         self.path = Path(tempfile.mkdtemp(prefix="box-", dir=root))
         options = f"size={size_bytes},mode=0755,uid={owner_uid},gid={owner_uid}"
         if _libc.mount(b"tmpfs", bytes(self.path), b"tmpfs", _MOUNT_FLAGS, options.encode()) != 0:

@@ -1,0 +1,245 @@
+"""The attack suite: hostile programs in the real sandbox. Each asserts the verdict and that
+the worker (this process) and the host are unharmed: nothing of the program outlives its
+run, host files are untouched, and the sandbox still judges the next submission correctly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kubejudge_worker.judge import Case, Job, Verdict, judge
+from kubejudge_worker.sandbox import Sandbox, SandboxError
+from sandbox_support import COMPILE_LIMITS, RUN_LIMITS
+
+from kubejudge.languages import LANGUAGES
+from kubejudge.statuses import Status
+
+C, PYTHON = LANGUAGES[50], LANGUAGES[71]
+LIMITS = replace(RUN_LIMITS, wall_time_s=2.0)
+
+
+def attack(
+    sandbox: Sandbox, language_id: int, source: str, *, stdin: bytes = b"", expected: bytes | None
+) -> Verdict:
+    """Judge `source`, then check that no process of it survived and the sandbox still works."""
+    marker = uuid.uuid4().hex  # every process of the program carries it in its argv
+    job = Job(
+        language=LANGUAGES[language_id],
+        source=source.encode(),
+        compiler_options=None,
+        command_line_arguments=marker,
+        limits=LIMITS,
+        compile_limits=COMPILE_LIMITS,
+        redirect_stderr_to_stdout=False,
+        tests=[Case(stdin=stdin, expected_output=expected)],
+        per_test_results=False,
+    )
+    verdict = judge(sandbox, job)
+    assert _processes_with(marker) == []
+    healthy = replace(job, source=b"print(input())", language=PYTHON, tests=[Case(b"hi", b"hi")])
+    assert judge(sandbox, healthy).status is Status.ACCEPTED
+    return verdict
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_infinite_loop_is_stopped_by_the_time_limit(sandbox: Sandbox) -> None:
+    verdict = attack(sandbox, 71, "while True:\n    pass\n", expected=None)
+    assert verdict.status is Status.TIME_LIMIT_EXCEEDED
+    assert verdict.time is not None and verdict.time <= 2
+
+
+def test_sleeping_past_the_wall_limit(sandbox: Sandbox) -> None:
+    verdict = attack(sandbox, 71, "import time\ntime.sleep(600)\n", expected=None)
+    assert verdict.status is Status.TIME_LIMIT_EXCEEDED
+    assert verdict.message == "Wall time limit exceeded"
+    assert verdict.wall_time is not None and 2 <= verdict.wall_time < 3
+
+
+def test_fork_bomb_hits_the_process_limit(sandbox: Sandbox) -> None:
+    source = "#include <unistd.h>\nint main(void) { for (;;) fork(); }\n"
+    verdict = attack(sandbox, 50, source, expected=None)
+    assert verdict.status is Status.TIME_LIMIT_EXCEEDED
+
+
+def test_thread_bomb_hits_the_process_limit(sandbox: Sandbox) -> None:
+    source = (
+        "import threading, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "        n += 1\n"
+        "except RuntimeError:\n"
+        "    print(n)\n"
+    )
+    verdict = attack(sandbox, 71, source, expected=None)
+    assert verdict.status is Status.ACCEPTED
+    assert 0 < int(verdict.stdout or b"-1") < LIMITS.max_processes
+
+
+def test_memory_bomb_is_killed_and_reported(sandbox: Sandbox) -> None:
+    source = "chunks = []\nwhile True:\n    chunks.append(b'x' * 10**6)\n"
+    verdict = attack(sandbox, 71, source, expected=None)
+    assert verdict.status in (Status.RUNTIME_ERROR_OTHER, Status.RUNTIME_ERROR_NZEC)
+    assert verdict.memory_limit_exceeded
+    assert verdict.memory is not None and verdict.memory >= LIMITS.memory_kb * 0.9
+
+
+def test_disk_fill_hits_the_file_size_limit(sandbox: Sandbox) -> None:
+    source = (
+        "#include <stdio.h>\n"
+        'int main(void) { FILE *f = fopen("/tmp/fill", "w"); for (;;) fputc(120, f); }\n'
+    )
+    verdict = attack(sandbox, 50, source, expected=None)
+    assert verdict.status is Status.RUNTIME_ERROR_SIGXFSZ
+
+
+def test_disk_fill_across_many_files_hits_the_tmpfs_cap(sandbox: Sandbox) -> None:
+    source = (
+        "for i in range(10**6):\n"
+        "    try:\n"
+        "        with open(f'/tmp/f{i}', 'wb') as f: f.write(b'x' * 1000 * 1024)\n"
+        "    except OSError as e:\n"
+        "        print(e.strerror); raise SystemExit(0)\n"
+    )
+    # /tmp (like /dev/shm) is a tmpfs capped below the memory limit, which it is charged to.
+    verdict = attack(sandbox, 71, source, expected=None)
+    assert verdict.status is Status.ACCEPTED
+    assert verdict.stdout == b"No space left on device\n"
+
+
+def test_a_gigabyte_of_stdout_is_cut_off(sandbox: Sandbox) -> None:
+    source = (
+        "#include <string.h>\n#include <unistd.h>\n"
+        "int main(void) { static char b[1 << 20]; memset(b, 'x', sizeof b);\n"
+        "  for (int i = 0; i < 1024; i++) write(1, b, sizeof b); return 0; }\n"
+    )
+    verdict = attack(sandbox, 50, source, expected=None)
+    assert verdict.status is Status.RUNTIME_ERROR_SIGXFSZ
+    assert verdict.stdout is not None
+    assert len(verdict.stdout) <= LIMITS.output_limit_bytes + 64
+    assert verdict.stdout.endswith(b"[output truncated]\n")
+
+
+def test_no_network_not_even_the_hosts_loopback(sandbox: Sandbox) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        source = (
+            "import socket\n"
+            "port = int(input())\n"
+            "for host in ('127.0.0.1', '1.1.1.1', '10.96.0.1'):\n"
+            "    try:\n"
+            "        socket.create_connection((host, port), timeout=0.5); print('reached', host)\n"
+            "    except OSError:\n"
+            "        print('blocked')\n"
+        )
+        verdict = attack(sandbox, 71, source, stdin=f"{port}\n".encode(), expected=None)
+    assert verdict.stdout == b"blocked\nblocked\nblocked\n"
+
+
+def test_the_workers_environment_and_files_are_out_of_reach(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("KUBEJUDGE_TEST_SECRET", canary)
+    source = (
+        "import os\n"
+        "print(sorted(os.environ))\n"
+        "for path in ('/etc/shadow', '/etc/passwd', '/root', '/work', '/var/lib',\n"
+        "             '/proc/1/environ', '/usr/local/bin', '/var/cache/kubejudge'):\n"
+        "    try:\n"
+        "        print(path, 'listed' if os.path.isdir(path) and os.listdir(path) else\n"
+        "              'read' if open(path, 'rb').read() else 'empty')\n"
+        "    except OSError as error:\n"
+        "        print(path, type(error).__name__)\n"
+    )
+    verdict = attack(sandbox, 71, source, expected=None)
+    out = (verdict.stdout or b"").decode()
+    assert canary not in out
+    assert out.splitlines()[0] == str(
+        sorted(
+            [
+                "HOME",
+                "LANG",
+                "LC_ALL",
+                "PATH",
+                "PWD",
+                "PYTHONDONTWRITEBYTECODE",
+                "PYTHONHASHSEED",
+                "TMPDIR",
+            ]
+        )
+    )
+    assert out.splitlines()[1:] == [
+        "/etc/shadow FileNotFoundError",
+        "/etc/passwd FileNotFoundError",
+        "/root FileNotFoundError",
+        "/work FileNotFoundError",
+        "/var/lib FileNotFoundError",
+        "/proc/1/environ PermissionError",
+        "/usr/local/bin FileNotFoundError",
+        "/var/cache/kubejudge FileNotFoundError",
+    ]
+
+
+def test_signalling_the_parent_and_everyone_does_nothing(sandbox: Sandbox) -> None:
+    source = (
+        "import os, signal\n"
+        "host_pid = int(input())\n"
+        "for pid in (os.getppid(), 1, -1, host_pid):\n"
+        "    try:\n"
+        "        os.kill(pid, signal.SIGKILL if pid != -1 else signal.SIGTERM)\n"
+        "    except OSError as error:\n"
+        "        print(pid, type(error).__name__)\n"
+        "print('alive')\n"
+    )
+    verdict = attack(sandbox, 71, source, stdin=f"{os.getpid()}\n".encode(), expected=None)
+    # kill(1) from inside the box is ignored (boxinit is PID 1 and handles no such signal);
+    # the worker's pid does not exist in the box's PID namespace.
+    assert verdict.status is Status.ACCEPTED
+    assert (verdict.stdout or b"").endswith(f"{os.getpid()} ProcessLookupError\nalive\n".encode())
+
+
+def test_planted_symlinks_are_never_followed_by_the_host(sandbox: Sandbox, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    canary.write_text("untouched")
+    with sandbox.box(family="python") as box:
+        box.write_file("script.py", b"print(1)")
+        plant = (
+            "import os\n"
+            f"os.symlink({str(canary)!r}, 'planted')\n"
+            f"os.remove('script.py'); os.symlink({str(canary)!r}, 'script.py')\n"
+            "os.symlink('/', 'root')\n"
+        )
+        result = box.run(["/usr/bin/python3", "-c", plant], stdin=b"", limits=LIMITS, writable=True)
+        assert result.succeeded, result.stderr
+        with pytest.raises(SandboxError):
+            box.write_file("planted", b"overwritten")
+        # The program itself cannot reach the host file through its link either.
+        read = box.run(["/usr/bin/python3", "script.py"], stdin=b"", limits=LIMITS)
+        assert read.exit_code != 0 and b"No such file" in read.stderr
+    assert canary.read_text() == "untouched"
+
+
+def test_the_work_dir_is_read_only_while_tests_run(sandbox: Sandbox) -> None:
+    source = "try:\n    open('/box/evil', 'w')\nexcept OSError as e:\n    print(type(e).__name__)\n"
+    verdict = attack(sandbox, 71, source, expected=b"OSError")
+    assert verdict.stdout == b"OSError\n"

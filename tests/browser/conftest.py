@@ -1,7 +1,7 @@
 """Browser-tier fixtures: the whole judge as real processes (api, worker, gateway) against the
 test Redis and PostgreSQL, and a real headless Debian chromium driven by Selenium.
 
-- ``stack`` (session): the three processes and the page's URL.
+- ``stack`` (session): the three processes and the page's URL; the gateway can be restarted.
 - ``browser`` (function): a fresh chromium with its own profile, quit after the test.
 """
 
@@ -41,6 +41,18 @@ class Stack:
     page: str  # the demo page, pointed at this stack's gateway
     api: str
     gateway: str  # http:// base of the gateway, for its /metrics
+    gateway_port: int
+    env: dict[str, str]
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def stop_gateway(self) -> None:
+        self.processes["gateway"].terminate()
+        self.processes["gateway"].wait(timeout=30)
+
+    def start_gateway(self) -> None:
+        self.processes["gateway"] = _spawn_gateway(self.gateway_port, self.env, self.logs)
+        _wait_ready(f"{self.gateway}/readyz", list(self.processes.values()), self.logs)
 
 
 def _spawn(role: str, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -49,6 +61,11 @@ def _spawn(role: str, *args: str, env: dict[str, str], log: Path) -> subprocess.
             [sys.executable, "-m", "kubejudge.cli", role, *args],
             env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+
+def _spawn_gateway(port: int, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    return _spawn("gateway", "--host", "127.0.0.1", "--port", str(port), env=env,
+                  log=logs / "gateway.log")  # fmt: skip
 
 
 def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
@@ -80,24 +97,31 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "KUBEJUDGE_MIGRATE_ON_START": "false",  # the `settings` fixture migrated
         "KUBEJUDGE_SANDBOX_ROOT": str(sandbox_root),
     }
-    processes = [
-        _spawn("api", "--host", "127.0.0.1", "--port", str(api_port), env=env,
-               log=logs / "api.log"),
-        _spawn("gateway", "--host", "127.0.0.1", "--port", str(gateway_port), env=env,
-               log=logs / "gateway.log"),
-        _spawn("worker", "--concurrency", "2", "--metrics-port", "0", env=env,
-               log=logs / "worker.log"),
-    ]  # fmt: skip
+    processes = {
+        "api": _spawn("api", "--host", "127.0.0.1", "--port", str(api_port), env=env,
+                      log=logs / "api.log"),
+        "gateway": _spawn_gateway(gateway_port, env, logs),
+        "worker": _spawn("worker", "--concurrency", "2", "--metrics-port", "0", env=env,
+                         log=logs / "worker.log"),
+    }  # fmt: skip
     try:
         api, gateway = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gateway_port}"
-        _wait_ready(f"{api}/readyz", processes, logs)
-        _wait_ready(f"{gateway}/readyz", processes, logs)
-        page = f"{api}/?gateway=ws://127.0.0.1:{gateway_port}/ws"
-        yield Stack(page=page, api=api, gateway=gateway)
+        _wait_ready(f"{api}/readyz", list(processes.values()), logs)
+        _wait_ready(f"{gateway}/readyz", list(processes.values()), logs)
+        yield Stack(
+            page=f"{api}/?gateway=ws://127.0.0.1:{gateway_port}/ws",
+            api=api,
+            gateway=gateway,
+            gateway_port=gateway_port,
+            env=env,
+            logs=logs,
+            processes=processes,
+        )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -1,8 +1,10 @@
-"""The demo page in a real browser: two tabs of one user see every verdict live, and a tab
-reloaded while submissions are judged catches up from its last event id."""
+"""The demo page in a real browser: two tabs of one user see every verdict live, a tab
+reloaded while submissions are judged catches up from its last event id, and when the gateway
+restarts the page reconnects by itself and gets the verdicts it missed meanwhile."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -87,3 +89,24 @@ def test_a_tab_reloaded_mid_stream_catches_up(stack, browser) -> None:
     browser.switch_to.window(first)
     for token in tokens:
         wait_status(browser, token, "Accepted")
+
+
+def test_the_page_reconnects_after_a_gateway_restart_and_gets_what_it_missed(
+    stack, browser
+) -> None:
+    sign_in(browser, stack.page, f"restart-{uuid.uuid4().hex[:8]}")
+    stack.stop_gateway()  # its sockets are closed with 1001
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "connection").text != "live")
+    token = submit(browser, "print('hello, ' + input())\n")
+    judged = httpx.get(f"{stack.api}/submissions/{token}?fields=status_id")
+    for _ in range(300):  # judged, and its verdict published, while no gateway is up
+        if judged.json()["status_id"] > 2:
+            break
+        time.sleep(0.1)
+        judged = httpx.get(f"{stack.api}/submissions/{token}?fields=status_id")
+    assert judged.json()["status_id"] == 3
+    assert status_of(browser, token) == "In Queue"
+
+    stack.start_gateway()
+    wait_live(browser)
+    wait_status(browser, token, "Accepted")

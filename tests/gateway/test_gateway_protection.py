@@ -136,3 +136,18 @@ async def test_probes_and_metrics_share_the_websocket_port(gateways, token, ws, 
         line for line in metrics.splitlines() if line.startswith("kubejudge_gateway_connections ")
     )
     assert float(connections.split()[1]) >= 1
+
+
+async def test_one_user_cannot_open_unbounded_sockets_on_a_gateway(
+    gateways, token, ws, recv
+) -> None:
+    sockets = [await ws(gateways[0], token("greedy")) for _ in range(40)]
+    await asyncio.gather(*(recv(socket) for socket in sockets))
+    extra = await ws(gateways[0], token("greedy"))
+    with pytest.raises(ConnectionClosed) as closed:
+        await recv(extra)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert (await recv(await ws(gateways[1], token("greedy"))))["type"] == "welcome"
+    await sockets[0].close()
+    await asyncio.sleep(0.2)
+    assert (await recv(await ws(gateways[0], token("greedy"))))["type"] == "welcome"

@@ -118,6 +118,9 @@ class Gateway:
             await websocket.send(messages.error(str(error)))
             await websocket.close(CloseCode.POLICY_VIOLATION, "bad last_event_id")
             return
+        if self.hub.local_sockets(user.id) >= self.settings.gateway_max_sockets_per_user:
+            await websocket.close(CloseCode.POLICY_VIOLATION, "too many sockets for this user")
+            return
         session = Session(
             websocket,
             send_buffer_bytes=self.settings.gateway_send_buffer_bytes,
@@ -132,6 +135,7 @@ class Gateway:
         except (FeedUnavailable, RedisError) as error:
             log.warning("closing a socket of %s: %s", user.id, error)
             session.close(CloseCode.GOING_AWAY, "gateway has no event feed; reconnect")
+            await session.closed()
         except ConnectionClosed:
             pass
         finally:

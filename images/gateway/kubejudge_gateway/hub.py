@@ -79,6 +79,10 @@ class Hub:
     async def wait_online(self) -> None:
         await self._online.wait()
 
+    def local_sockets(self, user_id: str) -> int:
+        channel = self._channels.get(protocol.user_channel(user_id))
+        return 0 if channel is None else len(channel.listeners)
+
     async def join(self, user_id: str, listener: Listener) -> None:
         """Add a socket to its user's fan-out; returns once the user's channel is live."""
         if not self._online.is_set():

@@ -102,6 +102,12 @@ class Session:
         self._held.clear()
         self._closing = asyncio.create_task(self.websocket.close(code, reason))
 
+    async def closed(self) -> None:
+        """Wait for a close this session started (so the handler does not return first and
+        let the library close with 1000 instead)."""
+        if self._closing is not None:
+            await self._closing
+
     def _send_live(self, event_id: EventId, message: str, created_at_ms: int) -> None:
         if event_id <= self.position:
             return

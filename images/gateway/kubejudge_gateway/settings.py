@@ -25,5 +25,8 @@ class GatewaySettings(Settings):
     gateway_max_message_bytes: int = Field(default=4096, ge=64)
     gateway_ping_interval_s: float = Field(default=20.0, gt=0)
     gateway_ping_timeout_s: float = Field(default=20.0, gt=0)
+    # One user's open sockets on one gateway; more are closed with 1008 (a valid token must
+    # not be enough to exhaust the gateway's memory).
+    gateway_max_sockets_per_user: int = Field(default=50, ge=1)
     # Connections to Redis for history reads, shared by every socket of the process.
     gateway_history_pool_size: int = Field(default=8, ge=1)

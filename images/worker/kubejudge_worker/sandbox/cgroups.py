@@ -74,7 +74,7 @@ class MemoryCgroups:
 
     def create(self) -> RunCgroup:
         path = self.parent / f"run-{next(_counter)}"
-        path.mkdir()
+        path.mkdir(parents=True)  # the parent again too, if another Sandbox here closed it
         return RunCgroup(path)
 
     def close(self) -> None:

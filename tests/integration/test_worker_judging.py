@@ -1,0 +1,156 @@
+"""The worker in-process against real Redis, PostgreSQL and bubblewrap: verdicts reach the
+row and the user's feed, problems stop at the first failing test, nothing is judged twice."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubejudge_worker import record
+from kubejudge_worker.judge import Verdict
+from kubejudge_worker.sandbox import Sandbox, SandboxConfig
+from kubejudge_worker.settings import WorkerSettings
+from kubejudge_worker.worker import Worker
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from worker_rows import POOL, add_problem, events_for, load, submit, wait_final
+
+from kubejudge import protocol, queue
+from kubejudge.settings import Settings
+from kubejudge.statuses import Status
+
+if shutil.which("bwrap") is None:
+    pytest.skip("bubblewrap (bwrap) is not installed", allow_module_level=True)
+
+DOUBLE = "print(2 * int(input()))\n"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    root = Path(tempfile.mkdtemp(prefix="kubejudge-worker-tests-"))
+    box = Sandbox(SandboxConfig(root=root))
+    yield box
+    box.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox
+) -> AsyncIterator[Worker]:
+    config = WorkerSettings(
+        redis_url=settings.redis_url, database_url=settings.database_url,
+        jwt_secret=settings.jwt_secret, pool=POOL, concurrency=2, metrics_port=0,
+        heartbeat_ttl_s=1, reclaim_interval_s=0.3,
+    )  # fmt: skip
+    running = Worker(
+        settings=config, sandbox=sandbox, redis=redis, engine=engine, worker_id="w-test"
+    )
+    task = asyncio.create_task(running.run())
+    yield running
+    running.stop()
+    await asyncio.wait_for(task, timeout=30)
+
+
+async def test_a_verdict_reaches_the_row_then_the_feed_then_the_queue_is_acked(
+    worker: Worker, engine: AsyncEngine, redis: Redis
+) -> None:
+    token = await submit(engine, redis, source=DOUBLE, stdin=b"21\n", expected_output=b"42")
+    row = await wait_final(engine, token)
+    assert (row.status_id, row.stdout, row.attempt) == (Status.ACCEPTED, b"42\n", 1)
+    assert row.time is not None and row.memory is not None and row.finished_at is not None
+    events = await events_for(redis, "alice", token)
+    assert [event.type for event in events] == ["status", "verdict"]
+    assert events[0].data["status"] == Status.PROCESSING.public()
+    verdict = events[1].data
+    assert verdict["status"] == Status.ACCEPTED.public()
+    assert verdict["time"] == str(row.time) and verdict["memory"] == row.memory
+    assert set(verdict) == {
+        "token", "status", "language_id", "problem_id", "time", "wall_time", "memory",
+        "memory_limit_exceeded", "exit_code", "message", "tests", "finished_at",
+    }  # fmt: skip
+    await _until_acked(redis, token)
+
+
+async def test_a_problem_stops_at_the_first_failing_test(
+    worker: Worker, engine: AsyncEngine, redis: Redis
+) -> None:
+    cases = [(f"{n}\n".encode(), f"{2 * n}\n".encode(), n % 2 == 0) for n in range(1, 11)]
+    cases[6] = (b"7\n", b"15\n", True)  # test 7 expects the wrong answer
+    problem_id = await add_problem(engine, cases)
+    token = await submit(engine, redis, source=DOUBLE, problem_id=problem_id)
+    row = await wait_final(engine, token)
+    assert row.status_id == Status.WRONG_ANSWER
+    assert row.test_results is not None
+    assert [r["status"]["id"] for r in row.test_results] == [3, 3, 3, 3, 3, 3, 4]
+    assert [r["test"] for r in row.test_results] == list(range(1, 8))
+    for result in row.test_results:  # outcomes only: no test's input or output
+        assert set(result) == {"test", "status", "time", "memory", "memory_limit_exceeded"}
+    assert row.stdout is None  # the deciding test is hidden
+    events = await events_for(redis, "alice", token)
+    assert events[-1].data["tests"] == row.test_results
+
+
+async def test_a_problem_passing_every_test_is_accepted(
+    worker: Worker, engine: AsyncEngine, redis: Redis
+) -> None:
+    cases = [(f"{n}\n".encode(), f"{2 * n}\n".encode(), True) for n in range(1, 11)]
+    problem_id = await add_problem(engine, cases)
+    token = await submit(engine, redis, source=DOUBLE, problem_id=problem_id)
+    row = await wait_final(engine, token)
+    assert row.status_id == Status.ACCEPTED
+    assert [r["status"]["id"] for r in row.test_results or []] == [3] * 10
+
+
+async def test_a_duplicate_delivery_of_a_final_submission_is_acked_not_rejudged(
+    worker: Worker, engine: AsyncEngine, redis: Redis
+) -> None:
+    token = await submit(engine, redis, source=DOUBLE, stdin=b"1\n", expected_output=b"2")
+    first = await wait_final(engine, token)
+    await _until_acked(redis, token)
+    assert await queue.enqueue(redis, pool=POOL, token=token) is not None
+    await _until_acked(redis, token)
+    again = await load(engine, token)
+    assert (again.attempt, again.finished_at) == (first.attempt, first.finished_at)
+    assert [event.type for event in await events_for(redis, "alice", token)] == [
+        "status",
+        "verdict",
+    ]
+
+
+async def test_a_stale_attempt_cannot_overwrite_a_newer_one(
+    worker: Worker, engine: AsyncEngine, redis: Redis
+) -> None:
+    worker.stop()  # judge nothing here: we drive the claims ourselves
+    token = await submit(engine, redis, source=DOUBLE)
+    old = await record.claim(engine, token)
+    new = await record.claim(engine, token)
+    assert old is not None and new is not None
+    assert (old.submission.attempt, new.submission.attempt) == (1, 2)
+    stale = Verdict(status=Status.WRONG_ANSWER)
+    assert await record.finish(engine, token=token, attempt=1, verdict=stale) is None
+    fresh = Verdict(status=Status.ACCEPTED)
+    assert await record.finish(engine, token=token, attempt=2, verdict=fresh) is not None
+    assert await record.finish(engine, token=token, attempt=2, verdict=stale) is None
+    assert (await load(engine, token)).status_id == Status.ACCEPTED
+    assert await record.claim(engine, token) is None  # final: no further attempt
+
+
+async def _until_acked(redis: Redis, token: str) -> None:
+    async def acked() -> bool:
+        backlog = await queue.backlog(redis, POOL)
+        return backlog.total == 0 and not await redis.exists(protocol.enqueued_marker(token))
+
+    await _eventually(acked)
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.05)

@@ -4,8 +4,8 @@
 # All state (PKI, kubeconfigs, etcd data, logs, pid files) lives in one state dir.
 #
 # Usage:
-#   tests/controlplane/start.sh [--state-dir DIR]          start (stops a previous instance in DIR first)
-#   tests/controlplane/start.sh --stop [--state-dir DIR]   stop (same as stop.sh)
+#   tests/controlplane/start.sh [--state-dir] [DIR]          start (stops a previous instance in DIR first)
+#   tests/controlplane/start.sh --stop [--state-dir] [DIR]   stop (same as stop.sh [DIR])
 #
 # Env knobs (all optional):
 #   CP_STATE_DIR        state dir (default: $PWD/.controlplane)
@@ -31,8 +31,9 @@ while [[ $# -gt 0 ]]; do
     --stop) STOP=1; shift ;;
     --state-dir) CP_STATE_DIR="$2"; shift 2 ;;
     --state-dir=*) CP_STATE_DIR="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) log "unknown argument: $1"; exit 2 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -*) log "unknown argument: $1"; exit 2 ;;
+    *) CP_STATE_DIR="$1"; shift ;;  # positional state dir, same as --state-dir
   esac
 done
 CP_STATE_DIR="${CP_STATE_DIR:-$PWD/.controlplane}"

@@ -117,11 +117,14 @@ class ClusterLoop:
         self.conditions.set("Reconciled", True, "Applied", "every child matches the spec")
         if url != self.redis_url:
             await self.close()
-            self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             self.redis_url = url
+            try:
+                self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            except ValueError as error:  # not a redis:// URL: say so, keep the sizes
+                self.conditions.set("RedisReachable", False, "BadRedisURL", str(error))
 
     async def observe(self, owner: Owner, spec: ClusterSpec) -> dict[str, poolload.PoolLoad] | None:
-        if self.redis is None:
+        if self.redis is None:  # no usable URL yet (see the RedisReachable condition)
             return None
         labels = {"namespace": owner.namespace, "cluster": owner.name}
         try:

@@ -421,7 +421,8 @@ def test_redis_unreachable_keeps_the_size_and_recovers(
     core.create_namespaced_secret(
         namespace,
         client.V1Secret(
-            metadata=client.V1ObjectMeta(name=secret), string_data={"url": dead, "jwt": "x" * 40}
+            metadata=client.V1ObjectMeta(name=secret),
+            string_data={"url": "not a redis url", "jwt": "x" * 40},
         ),
     )
     body = {
@@ -446,10 +447,17 @@ def test_redis_unreachable_keeps_the_size_and_recovers(
         status = read_cluster(api, namespace, name).get("status", {})
         return next((c for c in status.get("conditions", []) if c["type"] == kind), None)
 
-    down = wait_until(
-        lambda: (c := condition("RedisReachable")) and c["status"] == "False" and c,
-        what="RedisReachable=False",
+    wait_until(
+        lambda: (c := condition("RedisReachable")) and c["reason"] == "BadRedisURL",
+        what="RedisReachable=False for a bad URL",
     )
+    core.patch_namespaced_secret(secret, namespace, {"stringData": {"url": dead}})
+    down = wait_until(
+        lambda: (c := condition("RedisReachable")) and c["reason"] == "RedisUnreachable" and c,
+        timeout=RECONCILE_S * 5,
+        what="RedisReachable=False for a dead Redis",
+    )
+    assert down["status"] == "False"
     assert "keeping pool sizes" in down["message"]
     time.sleep(POLL_S * 2)
     assert replicas(apps, namespace, f"{name}-worker-flaky") == 2  # kept, not zeroed

@@ -64,6 +64,7 @@ fi
 # One builder at a time (pytest-xdist workers, parallel make targets).
 exec 9>"$KEYDIR/.lock"
 flock 9
+# (re-checked below under the lock: another builder may have finished meanwhile)
 
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"

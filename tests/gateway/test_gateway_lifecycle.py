@@ -44,5 +44,7 @@ async def test_a_lost_pubsub_connection_closes_sockets_1001_and_they_resume(
             await asyncio.sleep(0.05)
         else:
             pytest.fail("the gateway did not get its event feed back within 10 s")
+        metrics = (await http.get("/metrics")).text
+    assert "kubejudge_gateway_feed_losses_total 1.0" in metrics
     socket = await ws(gateway, token("ivy"), last_event_id=seen)
     assert (await recv(socket))["id"] == missed

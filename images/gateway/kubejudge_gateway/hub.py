@@ -71,13 +71,11 @@ class Hub:
         self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._online = asyncio.Event()
         self._heard_at = 0.0  # loop time of the last reply on the pub/sub connection
+        self._went_online = False  # whether the current connection attempt got through
 
     @property
     def online(self) -> bool:
         return self._online.is_set()
-
-    async def wait_online(self) -> None:
-        await self._online.wait()
 
     def local_sockets(self, user_id: str) -> int:
         channel = self._channels.get(protocol.user_channel(user_id))
@@ -113,11 +111,12 @@ class Hub:
         """Keep the pub/sub connection up until cancelled, reconnecting with backoff."""
         failures = 0
         while True:
+            self._went_online = False
             try:
                 await self._serve()
             except* (RedisError, OSError) as group:
                 log.warning("lost Redis pub/sub: %s", group.exceptions[0])
-            if self._online.is_set():
+            if self._went_online:
                 failures = 0
                 self._metrics.feed_losses.inc()
             self._drop_everything()
@@ -131,6 +130,7 @@ class Hub:
         try:
             await pubsub.connect()
             self._online.set()
+            self._went_online = True
             log.info("subscribed to Redis pub/sub at %s", self._redis_url.rpartition("@")[2])
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._write_commands(pubsub))

@@ -1,6 +1,7 @@
 """Fixtures for the gateway tier: real `kubejudge gateway` processes against the test Redis.
 
 - ``gateways`` (function): two running gateway processes, restarted if a test killed one.
+- ``extra_gateway(**env)``: a further gateway with its own settings, for one test.
 - ``token(user_id)``: a valid JWT for a user; ``ws(gateway, token, ...)`` opens a socket.
 - ``publish(user_id, ...)``: an event through `kubejudge.events.publish`, as a worker does.
 """
@@ -125,6 +126,23 @@ def gateways(
         if not gateway.alive:
             gateway_pool[index] = start_gateway(settings, gateway.log)
     return gateway_pool
+
+
+@pytest.fixture
+def extra_gateway(
+    settings: Settings, tmp_path: Path, redis: Redis
+) -> Iterator[Callable[..., GatewayProcess]]:
+    """extra_gateway(**env): one more gateway with its own settings, killed after the test."""
+    started: list[GatewayProcess] = []
+
+    def start(**env: str) -> GatewayProcess:
+        started.append(start_gateway(settings, tmp_path / f"extra-{len(started)}.log", **env))
+        return started[-1]
+
+    yield start
+    for gateway in started:
+        if gateway.alive:
+            gateway.kill()
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 
@@ -20,6 +22,28 @@ async def test_sigterm_closes_every_socket_with_1001_and_exits(gateways, token, 
         with pytest.raises(ConnectionClosed) as closed:
             await recv(socket)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_a_draining_gateway_is_unready_while_it_still_serves(
+    extra_gateway, token, recv
+) -> None:
+    gateway = extra_gateway(KUBEJUDGE_GATEWAY_SHUTDOWN_DELAY_S="3")
+    async with connect(gateway.url(token("kim"))) as client:
+        await recv(client)
+        gateway.process.send_signal(signal.SIGTERM)
+        async with httpx.AsyncClient(base_url=gateway.http) as http:
+            for _ in range(100):
+                if (await http.get("/readyz")).status_code == 503:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                pytest.fail("/readyz never turned 503 while draining")
+        await client.send('{"type":"ping"}')
+        assert (await recv(client))["type"] == "pong"  # still served meanwhile
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(client, timeout_s=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert await asyncio.to_thread(gateway.process.wait, 20) == 0
 
 
 async def test_a_lost_pubsub_connection_closes_sockets_1001_and_they_resume(

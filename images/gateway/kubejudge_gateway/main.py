@@ -1,7 +1,8 @@
 """`kubejudge gateway`: serve WebSockets (and the probes and metrics) until SIGTERM.
 
-On SIGTERM or SIGINT, /readyz turns 503, the listening socket closes, every open socket is
-closed with 1001 (its client reconnects to another gateway and resumes), and the process exits.
+On SIGTERM or SIGINT, /readyz turns 503 (for `gateway_shutdown_delay_s`), then the listening
+socket closes, every open socket is closed with 1001 (its client reconnects to another gateway
+and resumes), and the process exits.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ async def serve_until_stopped(settings: GatewaySettings) -> None:
         await asyncio.wait({stopped, gateway.hub_task}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         gateway.draining = True
+        await asyncio.sleep(settings.gateway_shutdown_delay_s)
         log.info("shutting down: closing %d sockets with 1001", len(server.connections))
         server.close(code=CloseCode.GOING_AWAY, reason="gateway shutting down; reconnect")
         await server.wait_closed()

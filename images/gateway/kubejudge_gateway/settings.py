@@ -28,5 +28,8 @@ class GatewaySettings(Settings):
     # One user's open sockets on one gateway; more are closed with 1008 (a valid token must
     # not be enough to exhaust the gateway's memory).
     gateway_max_sockets_per_user: int = Field(default=50, ge=1)
+    # On SIGTERM, /readyz answers 503 this long before sockets are closed, so a load balancer
+    # stops sending new connections first (Kubernetes: well under terminationGracePeriod).
+    gateway_shutdown_delay_s: float = Field(default=0.0, ge=0)
     # Connections to Redis for history reads, shared by every socket of the process.
     gateway_history_pool_size: int = Field(default=8, ge=1)

@@ -182,13 +182,15 @@ class Ours:
 class KedaHpa:
     POLL_S, SYNC_S, TOLERANCE, WINDOW_S, COOLDOWN_S = 30, 15, 0.1, 300, 300
 
-    def __init__(self) -> None:
+    def __init__(self, *, poll_phase: int, sync_phase: int) -> None:
+        """The phases (in ticks) place KEDA's polls and the HPA's syncs against the trace."""
         self.recommendations: collections.deque[tuple[float, int]] = collections.deque()
         self.last_active = -math.inf
+        self.poll_phase, self.sync_phase = poll_phase, sync_phase
 
     def tick(self, pool: Pool, now: float, step: int) -> None:
         waiting, current = len(pool.queue), len(pool.workers)
-        if step % round(self.POLL_S / DT) == 0:  # KEDA: activation only
+        if (step - self.poll_phase) % round(self.POLL_S / DT) == 0:  # KEDA: activation only
             if waiting > 0:
                 self.last_active = now
                 if current == 0:
@@ -197,7 +199,7 @@ class KedaHpa:
                 pool.resize(0, now, victims=replicaset_victims)
                 self.recommendations.clear()
         current = len(pool.workers)
-        if current == 0 or step % round(self.SYNC_S / DT):
+        if current == 0 or (step - self.sync_phase) % round(self.SYNC_S / DT):
             return
         ratio = waiting / (TARGET * current)
         wanted = math.ceil(waiting / TARGET) if abs(1 - ratio) > self.TOLERANCE else current
@@ -279,7 +281,12 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {"ours": [], "keda": []}
         for seed in range(args.seeds):
             arrivals = make(random.Random(seed))
-            for name, scaler in (("ours", Ours()), ("keda", KedaHpa())):
+            phases = random.Random(2000 + seed)  # where KEDA's 30 s and the HPA's 15 s ticks fall
+            keda = KedaHpa(
+                poll_phase=phases.randrange(round(KedaHpa.POLL_S / DT)),
+                sync_phase=phases.randrange(round(KedaHpa.SYNC_S / DT)),
+            )
+            for name, scaler in (("ours", Ours()), ("keda", keda)):
                 rng = random.Random(1000 + seed)  # the same judging times for both
                 runs[name].append(simulate(arrivals, scaler, rng=rng, startup_s=args.startup_s))
         results[trace] = {

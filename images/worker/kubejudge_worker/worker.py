@@ -70,57 +70,50 @@ class Worker:
     async def run(self) -> None:
         await queue.ensure_group(self.redis, self.pool)
         await self._beat()
-        helpers = [
-            asyncio.create_task(self._heartbeat_loop()),
-            asyncio.create_task(self._reclaim_loop()),
-        ]
+        beating = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._read_loop()
             await self._drain()
         finally:
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
             await heartbeat.stop(self.redis, pool=self.pool, worker_id=self.worker_id)
 
     async def _read_loop(self) -> None:
+        """Wait for a free slot, then fill it: a dead worker's entry first, else a new one.
+
+        The blocking read is capped at the reclaim interval, so a free slot checks for
+        orphaned entries that often even while no new work arrives.
+        """
+        block_ms = max(1, min(READ_BLOCK_MS, round(self.settings.reclaim_interval_s * 1000)))
+        next_reclaim = 0.0
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             await self._slots.acquire()
+            deliveries: list[queue.Delivery] = []
             try:
-                deliveries = await queue.read(
-                    self.redis,
-                    pool=self.pool,
-                    consumer=self.worker_id,
-                    count=1,
-                    block_ms=READ_BLOCK_MS,
-                )
+                if loop.time() >= next_reclaim:
+                    next_reclaim = loop.time() + self.settings.reclaim_interval_s
+                    deliveries = await queue.reclaim(
+                        self.redis, pool=self.pool, consumer=self.worker_id, count=1
+                    )
+                if not deliveries and not self.stopping.is_set():
+                    deliveries = await queue.read(
+                        self.redis,
+                        pool=self.pool,
+                        consumer=self.worker_id,
+                        count=1,
+                        block_ms=block_ms,
+                    )
             except RedisError:
                 log.exception("reading the queue failed; retrying")
-                deliveries = []
                 await asyncio.sleep(1)
             if not deliveries:
                 self._slots.release()
                 continue
+            if deliveries[0].reclaimed:
+                log.info("reclaimed %s from a dead worker", deliveries[0].entry.token)
             self._start(deliveries[0])
-
-    async def _reclaim_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.reclaim_interval_s)
-            if self.stopping.is_set() or self._slots.locked():
-                continue
-            await self._slots.acquire()
-            try:
-                claimed = await queue.reclaim(
-                    self.redis, pool=self.pool, consumer=self.worker_id, count=1
-                )
-            except RedisError:
-                log.exception("reclaiming failed")
-                claimed = []
-            if claimed:
-                log.info("reclaimed %s from a dead worker", claimed[0].entry.token)
-                self._start(claimed[0])
-            else:
-                self._slots.release()
 
     def _start(self, delivery: queue.Delivery) -> None:
         task = asyncio.create_task(self._handle(delivery))

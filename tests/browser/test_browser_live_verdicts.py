@@ -110,3 +110,20 @@ def test_the_page_reconnects_after_a_gateway_restart_and_gets_what_it_missed(
     stack.start_gateway()
     wait_live(browser)
     wait_status(browser, token, "Accepted")
+
+
+def test_the_client_backs_off_exponentially_with_full_jitter(stack, browser) -> None:
+    browser.get(stack.page)
+    delays = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        import("/static/client.js").then(({ backoffDelayMs }) => {
+          const sample = (attempt) => Array.from({ length: 200 }, () => backoffDelayMs(attempt));
+          done({ first: sample(0), fourth: sample(3), late: sample(30) });
+        });
+        """
+    )
+    assert all(0 <= d < 500 for d in delays["first"])
+    assert all(0 <= d < 4000 for d in delays["fourth"]) and max(delays["fourth"]) > 2000
+    assert all(0 <= d < 30000 for d in delays["late"])  # capped
+    assert len(set(delays["fourth"])) > 100  # jittered: reconnects do not arrive in lockstep

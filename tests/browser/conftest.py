@@ -1,7 +1,7 @@
 """Browser-tier fixtures: the whole judge as real processes (api, worker, gateway) against the
 test Redis and PostgreSQL, and a real headless Debian chromium driven by Selenium.
 
-- ``stack`` (session): the three processes and the page's URL; the gateway can be restarted.
+- ``stack`` (module): the three processes and the page's URL; the gateway can be restarted.
 - ``browser`` (function): a fresh chromium with its own profile, quit after the test.
 """
 
@@ -83,7 +83,9 @@ def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) 
     raise TimeoutError(f"{url} not ready within 60 s")
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: the worker must be gone before later tiers flush Redis and enqueue their own
+# submissions, or it would judge them.
+@pytest.fixture(scope="module")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("browser-stack")
     sandbox_root = Path(tempfile.mkdtemp(prefix="kubejudge-browser-sandbox-"))

@@ -107,7 +107,8 @@ def wait_ready(gateway: GatewayProcess, timeout_s: float = 20) -> None:
     raise TimeoutError(f"gateway not ready in {timeout_s} s: {gateway.log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, so no gateway outlives this tier into the next one's Redis.
+@pytest.fixture(scope="module")
 def gateway_pool(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list]:
     logs = tmp_path_factory.mktemp("gateways")
     pool = [start_gateway(settings, logs / f"gateway-{i}.log") for i in range(2)]

@@ -39,8 +39,7 @@ async def admit(
     per_pool = Counter(pool_of(services, item.columns["language_id"]) for item in items)
     try:
         for pool, n in per_pool.items():
-            backlog = await queue.backlog(services.redis, pool)
-            if backlog.total + n > settings.max_queue_size:
+            if await services.backpressure.full(pool, n):
                 services.metrics.rejected("queue_full", len(items))
                 raise error(503, "queue is full")
         if user is not None:
@@ -73,7 +72,7 @@ async def accept_one(
     await admit(services, items=[new], user=user)
     try:
         accepted = await submissions.insert_one(
-            services.engine,
+            services.pg,
             new=new,
             owner=user.id if user else None,
             idempotency_key=idempotency_key,
@@ -93,7 +92,7 @@ async def accept_batch(
     if items:
         await admit(services, items=items, user=user)
     results = await submissions.insert_many(
-        services.engine, items=items, owner=user.id if user else None
+        services.pg, items=items, owner=user.id if user else None
     )
     for result in results:
         if isinstance(result, Accepted):
@@ -105,10 +104,10 @@ async def accept_batch(
 
 
 async def enqueue(services: Services, accepted: Accepted) -> None:
+    pool = pool_of(services, accepted.language_id)
     try:
-        await queue.enqueue(
-            services.redis, pool=pool_of(services, accepted.language_id), token=accepted.token
-        )
+        await queue.enqueue(services.redis, pool=pool, token=accepted.token)
+        services.backpressure.enqueued(pool)
     except (RedisError, OSError) as failure:
         log.warning("enqueue of %s deferred to the reconciler: %s", accepted.token, failure)
 

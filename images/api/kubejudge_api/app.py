@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from kubejudge.db.engine import migrate
 from kubejudge_api import errors
+from kubejudge_api.authtoken import AuthTokenMiddleware
 from kubejudge_api.bodylimit import BodyLimitMiddleware
 from kubejudge_api.info import KUBEJUDGE_VERSION
 from kubejudge_api.metrics import ApiMetrics, MetricsMiddleware
@@ -47,8 +48,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     errors.install(app)
     for module in (submissions, info, problems, users, health):
         app.include_router(module.router)
-    app.include_router(info.open_router)
     app.mount("/static", StaticFiles(directory=health.STATIC, check_dir=False), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthTokenMiddleware, tokens=settings.auth_token)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -53,6 +54,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SQLAlchemyError)
     async def database_down(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.warning("database error: %s", exc)
+        return JSONResponse({"error": "database unavailable, retry later"}, status_code=503)
+
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def asyncpg_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database error: %s", exc)
         return JSONResponse({"error": "database unavailable, retry later"}, status_code=503)
 

@@ -52,6 +52,12 @@ REFUSED: dict[str, str] = {
 
 Errors = dict[str, list[str]]
 
+# The `submissions` columns a validated request fills, in a fixed order.
+COLUMNS = (
+    *TEXT_FIELDS, "language_id", "compiler_options", "command_line_arguments",
+    *DECIMAL_LIMITS, *INTEGER_LIMITS, *BOOLEAN_DEFAULTS, "callback_url", "additional_files",
+)  # fmt: skip
+
 
 class InvalidSubmission(Exception):
     """The request failed validation; `errors` is Judge0's 422 body."""

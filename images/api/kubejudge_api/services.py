@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import queue
 from kubejudge.db.engine import create_engine
 from kubejudge_api import reconciler
+from kubejudge_api.backpressure import Backpressure
 from kubejudge_api.metrics import ApiMetrics
 from kubejudge_api.settings import ApiSettings
 from kubejudge_api.waiter import VerdictWaiter
@@ -22,9 +24,11 @@ from kubejudge_api.waiter import VerdictWaiter
 class Services:
     settings: ApiSettings
     engine: AsyncEngine
+    pg: asyncpg.Pool  # raw asyncpg for the accept path's inserts
     redis: Redis
     waiter: VerdictWaiter
     metrics: ApiMetrics
+    backpressure: Backpressure
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -32,12 +36,15 @@ class Services:
         redis = Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
+        dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         services = cls(
             settings=settings,
-            engine=create_engine(settings, pool_size=20),
+            engine=create_engine(settings, pool_size=10),
+            pg=await asyncpg.create_pool(dsn, min_size=1, max_size=20, reset=_keep_session),
             redis=redis,
             waiter=VerdictWaiter(redis),
             metrics=metrics,
+            backpressure=Backpressure(redis, max_queue_size=settings.max_queue_size),
         )
         services.waiter.start()
         with contextlib.suppress(Exception):  # Redis may be down: the reconciler catches up
@@ -58,4 +65,10 @@ class Services:
                 await task
         await self.waiter.close()
         await self.redis.aclose()
+        await self.pg.close()
         await self.engine.dispose()
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """The accept path sets no session state, so returning a connection to the pool skips
+    asyncpg's reset round trip."""

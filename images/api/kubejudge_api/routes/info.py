@@ -10,12 +10,10 @@ from fastapi.responses import PlainTextResponse, Response
 from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_api import info, workers
-from kubejudge_api.deps import ServicesDep, authenticated, authorized_user, token_valid
+from kubejudge_api.deps import ServicesDep, authorized_user, token_valid
 from kubejudge_api.errors import error
 
-router = APIRouter(tags=["judge0"], dependencies=[Depends(authenticated)])
-# /authenticate answers 401 itself, so it sits outside the guard.
-open_router = APIRouter(tags=["judge0"])
+router = APIRouter(tags=["judge0"])
 
 
 @router.get("/languages")
@@ -64,13 +62,13 @@ async def worker_pools(services: ServicesDep) -> list[dict[str, Any]]:
     return await workers.summary(services.redis, list(services.settings.pools))
 
 
-@open_router.post("/authenticate")
+@router.post("/authenticate")
 async def authenticate(valid: Annotated[bool, Depends(token_valid)]) -> Response:
     """200 when the X-Auth-Token is valid (or authentication is off), else 401."""
     return Response(status_code=200 if valid else 401)
 
 
-@open_router.post("/authorize")
+@router.post("/authorize")
 async def authorize(request: Request, services: ServicesDep) -> Response:
     """200 when the X-Auth-User is valid, else 403."""
     return Response(status_code=200 if authorized_user(request, services) else 403)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from kubejudge_api import problems
-from kubejudge_api.deps import AdminDep, ServicesDep, authenticated
+from kubejudge_api.deps import AdminDep, ServicesDep
 from kubejudge_api.errors import ApiError, error
 from kubejudge_api.problems import ProblemIn
 
-router = APIRouter(prefix="/problems", tags=["problems"], dependencies=[Depends(authenticated)])
+router = APIRouter(prefix="/problems", tags=["problems"])
 ProblemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

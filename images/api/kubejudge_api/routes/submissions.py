@@ -6,11 +6,11 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from kubejudge_api import accept, judge0_request, submissions
-from kubejudge_api.deps import CallerDep, ServicesDep, authenticated, authorized_user
+from kubejudge_api.deps import CallerDep, ServicesDep, authorized_user
 from kubejudge_api.errors import ApiError, error
 from kubejudge_api.judge0_request import InvalidSubmission, NewSubmission
 from kubejudge_api.judge0_response import NOT_UTF8, InvalidFields, NotUtf8, parse_fields, render
@@ -18,7 +18,7 @@ from kubejudge_api.schemas import BATCH_BODY, SUBMISSION_BODY
 from kubejudge_api.services import Services
 from kubejudge_api.submissions import Accepted
 
-router = APIRouter(tags=["submissions"], dependencies=[Depends(authenticated)])
+router = APIRouter(tags=["submissions"])
 
 Base64Query = Annotated[str | None, Query(description="'true' for Base64 text fields")]
 FieldsQuery = Annotated[str | None, Query(description="comma-separated attributes, or *")]

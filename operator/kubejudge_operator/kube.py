@@ -17,7 +17,8 @@ import httpx
 from kubernetes import client, config
 
 FIELD_MANAGER = "kubejudge-operator"
-# Owns worker Deployments' `replicas`: set at creation and through /scale, never by apply.
+# Owns worker Deployments' `replicas` (from creation on, then through /scale); the operator's
+# own applies leave that field out.
 AUTOSCALER_MANAGER = "kubejudge-autoscaler"
 
 # kind -> (API path prefix, plural) for the kinds the operator touches.
@@ -98,27 +99,29 @@ class Kube:
             raise KubeError(response.status_code, message)
         return response.json() if response.content else {}
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Create or update `manifest` by server-side apply, taking over conflicting fields."""
+    async def apply(
+        self, manifest: dict[str, Any], *, field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Create or update `manifest` by server-side apply, taking over conflicting fields.
+        A field this manager applied before and `manifest` leaves out is removed, unless
+        another manager owns it too."""
         meta = manifest["metadata"]
         return await self.request(
             "PATCH",
             path(manifest["kind"], meta["namespace"], meta["name"]),
             body=manifest,
             content_type="application/apply-patch+yaml",  # JSON is YAML
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={"fieldManager": field_manager, "force": "true"},
         )
 
-    async def create_if_absent(
-        self, manifest: dict[str, Any], *, field_manager: str = FIELD_MANAGER
-    ) -> bool:
+    async def create_if_absent(self, manifest: dict[str, Any]) -> bool:
         """Create `manifest` unless an object of that name exists; True when it was created."""
         try:
             await self.request(
                 "POST",
                 path(manifest["kind"], manifest["metadata"]["namespace"]),
                 body=manifest,
-                params={"fieldManager": field_manager},
+                params={"fieldManager": FIELD_MANAGER},
             )
         except KubeError as error:
             if error.status == 409:

@@ -61,13 +61,29 @@ async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> None:
     pools = {resources.worker_name(owner, pool.name): pool for pool in spec.worker_pools}
     for child in children:
         pool = pools.get(child["metadata"]["name"]) if child["kind"] == "Deployment" else None
-        if pool is not None:
-            # Created at the pool's minimum by the autoscaler's field manager, so the apply
-            # below never owns (and never resets) `replicas`.
-            first = child | {"spec": child["spec"] | {"replicas": pool.min_replicas}}
-            await kube.create_if_absent(first, field_manager=AUTOSCALER_MANAGER)
-        await kube.apply(child)
+        if (
+            pool is not None
+            and await kube.replicas(owner.namespace, child["metadata"]["name"]) is None
+        ):
+            await create_worker_deployment(kube, child, pool.min_replicas)
+        else:
+            await kube.apply(child)
     await prune(kube, owner, children)
+
+
+async def create_worker_deployment(kube: Kube, manifest: dict[str, Any], replicas: int) -> None:
+    """Create a pool's Deployment at `replicas` and hand that one field to the autoscaler's
+    field manager: later applies leave `replicas` out without resetting it, and every other
+    field stays the operator's alone (so dropping it from the spec removes it)."""
+    await kube.apply(manifest | {"spec": manifest["spec"] | {"replicas": replicas}})
+    meta = manifest["metadata"]
+    only_replicas = {
+        "apiVersion": manifest["apiVersion"],
+        "kind": manifest["kind"],
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {"replicas": replicas},
+    }
+    await kube.apply(only_replicas, field_manager=AUTOSCALER_MANAGER)
 
 
 async def apply_spec(kube: Kube, body: dict[str, Any], patch: kopf.Patch) -> None:

@@ -307,6 +307,39 @@ def test_spec_changes_roll_through_and_removed_pools_go(
     wait_until(reported, what="status about the new generation and pools")
 
 
+def test_fields_dropped_from_the_spec_leave_the_children_but_replicas_stay(
+    api: client.ApiClient, namespace: str, cluster: Callable[..., dict[str, Any]]
+) -> None:
+    pool = {
+        "name": "sandboxed", "languages": ["*"], "minReplicas": 2, "maxReplicas": 5,
+        "scaleDownDelaySeconds": 600,  # the size set below must not be scaled back meanwhile
+    }  # fmt: skip
+    resources = {"requests": {"cpu": "100m"}}
+    name = cluster(workerPools=[pool | {"runtimeClassName": "gvisor", "resources": resources}])[
+        "metadata"
+    ]["name"]  # fmt: skip
+    apps = client.AppsV1Api(api)
+    deployment = f"{name}-worker-sandboxed"
+    first = wait_until(lambda: apps.read_namespaced_deployment(deployment, namespace))
+    assert first.spec.template.spec.runtime_class_name == "gvisor"
+    assert first.spec.replicas == 2
+    # The autoscaler moves the size (2 -> 3 stands in for a decision); a spec change follows.
+    apps.patch_namespaced_deployment_scale(
+        deployment, namespace, {"spec": {"replicas": 3}}, field_manager="kubejudge-autoscaler"
+    )
+    patch_cluster(api, namespace, name, {"workerPools": [pool | {"maxReplicas": 6}]})
+
+    def dropped() -> bool:
+        spec = apps.read_namespaced_deployment(deployment, namespace).spec
+        container = spec.template.spec.containers[0]
+        return spec.template.spec.runtime_class_name is None and not (
+            container.resources and container.resources.requests
+        )
+
+    wait_until(dropped, what="runtimeClassName and resources gone from the template")
+    assert replicas(apps, namespace, deployment) == 3  # not reset by the re-apply
+
+
 def test_children_deleted_or_edited_by_hand_are_put_back(
     api: client.ApiClient, namespace: str, cluster: Callable[..., dict[str, Any]]
 ) -> None:

@@ -71,6 +71,10 @@ def test_two_tabs_of_one_user_both_see_the_verdict(stack, browser) -> None:
     wait_status(browser, token, "Accepted")
     browser.switch_to.window(second)
     wait_status(browser, token, "Accepted")
+    output = f'tr[data-token="{token}"] td.output'
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, output).text == "hello, world"
+    )
 
 
 def test_a_tab_reloaded_mid_stream_catches_up(stack, browser) -> None:

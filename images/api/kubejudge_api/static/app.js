@@ -56,7 +56,7 @@ function row(submissionToken) {
   if (!tr) {
     tr = document.createElement("tr");
     tr.dataset.token = submissionToken;
-    for (const name of ["token", "language", "status", "time", "memory", "tests"]) {
+    for (const name of ["token", "language", "status", "time", "memory", "tests", "output"]) {
       const td = document.createElement("td");
       td.className = name;
       tr.append(td);
@@ -87,6 +87,21 @@ function show(submission) {
   }
 }
 
+async function showOutput(submissionToken) {
+  // Events carry no outputs (they fan out to every device); fetch them once it is final.
+  const fields = "stdout,stderr,compile_output,message";
+  const found = await api(`/submissions/${encodeURIComponent(submissionToken)}?fields=${fields}`);
+  const text = found.compile_output || found.stderr || found.stdout || found.message || "";
+  const cell = row(submissionToken).querySelector(".output");
+  cell.textContent = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  cell.title = text;
+}
+
+function onEvent({ type, data }) {
+  show(data);
+  if (type === "verdict") showOutput(data.token).catch((error) => notice(error.message, true));
+}
+
 async function refetch() {
   const fields = "token,language_id,status,time,memory,tests,memory_limit_exceeded";
   const { submissions } = await api(`/users/me/submissions?per_page=50&fields=${fields}`);
@@ -100,7 +115,7 @@ function connect() {
     url: gatewayUrl(),
     storageKey: `kubejudge.lastEventId.${user}`,
     getToken: async ({ refresh }) => (refresh ? (token = await mintToken(user)) : token),
-    onEvent: (message) => show(message.data),
+    onEvent,
     onResync: () => refetch().catch((error) => notice(error.message, true)),
     onState: ({ state, retryInMs }) => {
       const pill = $("connection");

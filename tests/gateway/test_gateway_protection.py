@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -111,8 +112,6 @@ async def _flood_a_stalled_socket(gateway, stalled, token, ws, publish, recv) ->
 
 
 async def test_probes_and_metrics_share_the_websocket_port(gateways, token, ws, recv) -> None:
-    import httpx
-
     gateway = gateways[0]
     client = await ws(gateway, token("mia"))
     await recv(client)
@@ -151,3 +150,28 @@ async def test_one_user_cannot_open_unbounded_sockets_on_a_gateway(
     await sockets[0].close()
     await asyncio.sleep(0.2)
     assert (await recv(await ws(gateways[0], token("greedy"))))["type"] == "welcome"
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped(extra_gateway, token) -> None:
+    gateway = extra_gateway(
+        KUBEJUDGE_GATEWAY_PING_INTERVAL_S="0.5", KUBEJUDGE_GATEWAY_PING_TIMEOUT_S="0.5"
+    )
+    # A bare TCP client: it completes the handshake and then never answers anything.
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(
+        (
+            f"GET /ws?token={token('zed')} HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    started = asyncio.get_running_loop().time()
+    async with asyncio.timeout(10):
+        received = await reader.read()  # until the gateway hangs up
+    assert received.startswith(b"HTTP/1.1 101")
+    assert asyncio.get_running_loop().time() - started < 5
+    writer.close()
+    async with httpx.AsyncClient(base_url=gateway.http) as http:
+        metrics = (await http.get("/metrics")).text
+    assert "kubejudge_gateway_connections 0.0" in metrics

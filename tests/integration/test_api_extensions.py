@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kubejudge import events, protocol, queue
+from kubejudge import events, localservices, protocol, queue
 from kubejudge.db.models import Submission
 
 HELLO = {"source_code": "print('hi')", "language_id": 71}
@@ -243,3 +243,44 @@ async def test_health_ready_metrics_and_page(api: httpx.AsyncClient) -> None:
     assert 'kubejudge_queue_backlog{pool="default"} 1.0' in text
     assert (await api.get("/")).status_code == 200
     assert (await api.get("/openapi.json")).json()["info"]["title"] == "kubejudge"
+
+
+async def test_redis_down_after_commit_still_accepts_and_the_reconciler_recovers(
+    api_factory: Any, settings: Any, redis: Redis, engine: AsyncEngine
+) -> None:
+    dead = f"redis://127.0.0.1:{localservices.free_port()}/0"
+    async with api_factory(redis_url=dead) as api:
+        response = await api.post("/submissions", json=HELLO)
+        assert response.status_code == 201
+        token = response.json()["token"]
+        shown = await api.get(f"/submissions/{token}")
+        assert shown.json()["status"]["id"] == 1
+        assert (await api.get("/readyz")).status_code == 503
+    assert await redis.xlen(protocol.queue_stream("default")) == 0
+    api_settings = ApiSettings(
+        redis_url=settings.redis_url, database_url=settings.database_url, reconcile_after_s=0.01
+    )
+    await asyncio.sleep(0.05)
+    assert await reconciler.reconcile_once(redis, engine, api_settings) == [token]
+
+
+async def test_x_auth_user_lists_every_submission(api_factory: Any, bearer: Any) -> None:
+    async with api_factory(authz_token="judge-admin") as api:
+        await api.post("/submissions", json=HELLO)
+        await api.post("/submissions", json=HELLO, headers=bearer("alice"))
+        everything = await api.get("/submissions", headers={"X-Auth-User": "judge-admin"})
+        assert everything.json()["meta"]["total_count"] == 2
+        assert (await api.post("/authorize", headers={"X-Auth-User": "judge-admin"})).is_success
+        assert (await api.get("/submissions", headers={"X-Auth-User": "no"})).status_code == 403
+        paged = await api.get(
+            "/submissions",
+            headers={"X-Auth-User": "judge-admin"},
+            params={"page": "2", "per_page": "1"},
+        )
+        assert paged.json()["meta"] == {
+            "current_page": 2, "next_page": None, "prev_page": 1, "total_pages": 2,
+            "total_count": 2,
+        }  # fmt: skip
+        assert (await api.get("/submissions", params={"page": "0"}, headers=bearer())).json() == {
+            "error": "invalid page: 0"
+        }

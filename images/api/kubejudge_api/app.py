@@ -23,6 +23,22 @@ from kubejudge_api.settings import ApiSettings
 
 DESCRIPTION = """A Judge0 CE 1.13.1 compatible judge API (existing Judge0 clients work
 unchanged), plus problems with many tests, bearer-JWT users, idempotency keys and rate limits.
+
+Where we differ from Judge0, on purpose:
+
+- `callback_url`, `enable_network`, `additional_files` and the per-process limit switches are
+  refused with a 422 in Judge0's shape (callbacks are an SSRF vector from the workers);
+  `/config_info` says so.
+- `wait=true` waits on the verdict event, at most `KUBEJUDGE_WAIT_TIMEOUT_S` (60 s), then
+  answers 201 with the submission as it is (status 1 or 2).
+- `max_queue_size` defaults to 10,000 (Judge0: 100), counting waiting and in-flight entries of
+  the submission's worker pool, because our workers autoscale from that backlog.
+- `GET /submissions` lists everything with a valid `X-Auth-User` (KUBEJUDGE_AUTHZ_TOKEN), and
+  the caller's own submissions with a bearer JWT; `GET /users/me/submissions` is the same.
+- Extra fields (`problem_id`, `tests`, `memory_limit_exceeded`) appear when named in `fields`,
+  and by default on problem submissions; never in `*`, which the official SDK reads strictly.
+- `Idempotency-Key` needs a bearer JWT (keys are per user) and applies to single submissions.
+- Rate limits apply per JWT user; anonymous Judge0 clients are bounded by the queue size.
 """
 
 

@@ -47,7 +47,7 @@ async def create(
         if not IDEMPOTENCY_KEY.match(idempotency_key):
             raise error(400, "Idempotency-Key must be 1 to 128 visible ASCII characters")
     b64 = base64_encoded == "true"
-    new = _parse(await _json(request), base64_encoded=b64)
+    new = _parse(services, await _json(request), base64_encoded=b64)
     try:
         accepted = await accept.accept_one(
             services, new=new, user=user, idempotency_key=idempotency_key
@@ -107,6 +107,7 @@ async def batch_create(
                 judge0_request.parse_submission(item, base64_encoded=base64_encoded == "true")
             )
         except InvalidSubmission as invalid:
+            services.metrics.rejected("invalid")
             parsed.append(invalid)
     valid = [item for item in parsed if isinstance(item, NewSubmission)]
     outcomes = iter(await accept.accept_batch(services, items=valid, user=user))
@@ -204,10 +205,11 @@ def requested_fields(raw: str | None) -> tuple[str, ...] | None:
         raise error(400, str(invalid)) from invalid
 
 
-def _parse(body: Any, *, base64_encoded: bool) -> NewSubmission:
+def _parse(services: Services, body: Any, *, base64_encoded: bool) -> NewSubmission:
     try:
         return judge0_request.parse_submission(body, base64_encoded=base64_encoded)
     except InvalidSubmission as invalid:
+        services.metrics.rejected("invalid")
         raise ApiError(422, invalid.errors) from invalid
 
 

@@ -1,10 +1,14 @@
 """Api-tier fixtures: the real app (lifespan and all) over real Redis and PostgreSQL, driven
-in-process through httpx's ASGI transport."""
+in-process through httpx's ASGI transport, or as a real uvicorn process (`api_url`)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,7 +18,7 @@ from kubejudge_api.settings import ApiSettings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kubejudge import auth
+from kubejudge import auth, localservices
 from kubejudge.settings import Settings
 
 ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -57,3 +61,37 @@ def bearer(settings: Settings) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
+
+
+@pytest.fixture(scope="session")
+def api_url(settings: Settings) -> Iterator[str]:
+    """A real `kubejudge api` process (uvicorn) over the test Redis and PostgreSQL."""
+    port = localservices.free_port()
+    env = dict(
+        os.environ,
+        KUBEJUDGE_REDIS_URL=settings.redis_url,
+        KUBEJUDGE_DATABASE_URL=settings.database_url,
+        KUBEJUDGE_JWT_SECRET=settings.jwt_secret,
+        KUBEJUDGE_MIGRATE_ON_START="false",
+        KUBEJUDGE_DEV_TOKENS="true",
+        KUBEJUDGE_WAIT_TIMEOUT_S="0.2",
+        KUBEJUDGE_LOG_LEVEL="WARNING",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubejudge.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("the api did not become ready within 30 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=15)

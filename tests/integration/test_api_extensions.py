@@ -284,3 +284,18 @@ async def test_x_auth_user_lists_every_submission(api_factory: Any, bearer: Any)
         assert (await api.get("/submissions", params={"page": "0"}, headers=bearer())).json() == {
             "error": "invalid page: 0"
         }
+
+
+async def test_waiters_share_one_pubsub_connection(api_factory: Any, redis: Redis) -> None:
+    async with api_factory(wait_timeout_s=1.0) as api:
+        waiting = [
+            asyncio.create_task(api.post("/submissions", json=HELLO, params={"wait": "true"}))
+            for _ in range(20)
+        ]
+        await asyncio.sleep(0.5)
+        clients = (await redis.execute_command("CLIENT", "LIST", "TYPE", "pubsub")).decode()
+        subscribers = [line for line in clients.splitlines() if line]
+        responses = await asyncio.gather(*waiting)
+    assert len(subscribers) == 1, subscribers
+    assert "sub=20" in subscribers[0]
+    assert all(response.status_code == 201 for response in responses)

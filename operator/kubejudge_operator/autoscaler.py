@@ -102,6 +102,7 @@ class ClusterLoop:
             self.next_ready_check = now + READY_CHECK_S
         for gone in set(self.pools) - {pool.name for pool in spec.worker_pools}:
             del self.pools[gone]
+            metrics.forget(namespace=owner.namespace, cluster=owner.name, pool=gone)
         await self.write_status(owner, pools)
 
     async def reconcile(self, owner: Owner, spec: ClusterSpec) -> None:
@@ -187,6 +188,7 @@ class ClusterLoop:
             namespace=owner.namespace,
             cluster=owner.name,
             pool=pool.name,
+            limits=pool.limits,
             seen=seen,
             decision=decision,
         )
@@ -298,3 +300,8 @@ async def run(
             await stopped.wait(settings.poll_interval_s)
     finally:
         await loop.close()
+        meta = body.get("metadata", {})
+        for pool in loop.pools:
+            metrics.forget(
+                namespace=meta.get("namespace", ""), cluster=meta.get("name", ""), pool=pool
+            )

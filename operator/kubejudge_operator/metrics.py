@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge
 
-from kubejudge.scaling import Decision, Observation
+from kubejudge.scaling import Decision, Observation, PoolLimits
 
 LABELS = ("namespace", "cluster", "pool")
 
@@ -12,6 +14,8 @@ BACKLOG = Gauge("kubejudge_pool_backlog", "Submissions waiting or being judged",
 BUSY = Gauge("kubejudge_pool_busy_workers", "Workers judging at least one submission", LABELS)
 DESIRED = Gauge("kubejudge_pool_desired_replicas", "Replicas the policy asked for", LABELS)
 CURRENT = Gauge("kubejudge_pool_current_replicas", "Replicas before the decision", LABELS)
+MIN = Gauge("kubejudge_pool_min_replicas", "The pool's minReplicas", LABELS)
+MAX = Gauge("kubejudge_pool_max_replicas", "The pool's maxReplicas", LABELS)
 SCALINGS = Counter(
     "kubejudge_pool_scalings", "Replica changes the autoscaler made", (*LABELS, "direction")
 )
@@ -19,13 +23,28 @@ REDIS_UP = Gauge("kubejudge_operator_redis_up", "1 when the cluster's Redis answ
 
 
 def record(
-    *, namespace: str, cluster: str, pool: str, seen: Observation, decision: Decision
+    *,
+    namespace: str,
+    cluster: str,
+    pool: str,
+    limits: PoolLimits,
+    seen: Observation,
+    decision: Decision,
 ) -> None:
     labels = {"namespace": namespace, "cluster": cluster, "pool": pool}
     BACKLOG.labels(**labels).set(seen.backlog)
     BUSY.labels(**labels).set(seen.busy)
     DESIRED.labels(**labels).set(decision.desired)
     CURRENT.labels(**labels).set(decision.current)
+    MIN.labels(**labels).set(limits.min_replicas)
+    MAX.labels(**labels).set(limits.max_replicas)
     if decision.changed:
         direction = "up" if decision.desired > decision.current else "down"
         SCALINGS.labels(**labels, direction=direction).inc()
+
+
+def forget(*, namespace: str, cluster: str, pool: str) -> None:
+    """Drop a pool's series once the pool (or its JudgeCluster) is gone."""
+    for gauge in (BACKLOG, BUSY, DESIRED, CURRENT, MIN, MAX):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, cluster, pool)

@@ -441,7 +441,8 @@ async def test_queue_growth_scales_up_at_once_and_down_after_the_delay_keeping_b
 
 def test_metrics_report_each_pool(operator: dict[str, int]) -> None:
     text = _get(f"http://127.0.0.1:{operator['metrics']}/metrics").decode()
-    for metric in ("backlog", "busy_workers", "desired_replicas", "current_replicas"):
+    for metric in ("backlog", "busy_workers", "desired_replicas", "current_replicas",
+                   "min_replicas", "max_replicas", "scalings_total"):  # fmt: skip
         assert f"kubejudge_pool_{metric}{{" in text
 
 

@@ -1,7 +1,9 @@
 """Throwaway Redis and PostgreSQL servers on loopback, for `kubejudge dev` and the tests.
 
 Both run as child processes with their data in a folder we own; nothing touches the system's
-own instances. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+own instances. Each runs in its own session, so a Ctrl-C in the terminal reaches the roles
+using them (which stop first) and not the servers, which their owner stops last.
+PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def start_redis(data_dir: Path, port: int | None = None) -> LocalServer:
         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
         "--protected-mode", "yes", "--logfile", str(log), "--daemonize", "no",
     ]  # fmt: skip
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
     _wait_for_port(port, process, "redis-server", log)
     return LocalServer("redis", f"redis://127.0.0.1:{port}/0", process)
 
@@ -110,6 +112,7 @@ def start_postgres(
              "-k", str(data_dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
              "-c", "full_page_writes=off", "-c", "max_connections=200"],
             user=run_as, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+            start_new_session=True,
         )  # fmt: skip
     _wait_for_port(port, process, "postgres", log)
     created = subprocess.run(

@@ -11,6 +11,7 @@
 
 const CLOSE_BAD_TOKEN = 4401;
 const CLOSE_POLICY = 1008;
+const BAD_LAST_EVENT_ID = "bad last_event_id"; // the gateway's reason when it refuses our id
 
 export function compareEventIds(a, b) {
   // "<ms>-<seq>" in Redis stream order; both parts are integers well inside 2^53.
@@ -135,13 +136,13 @@ export class VerdictFeed {
     }, this.pingIntervalMs);
   }
 
-  closed(socket, { code }) {
+  closed(socket, { code, reason }) {
     if (socket !== this.socket) return;
     this.socket = null;
     this.clearTimers();
     if (this.stopped) return;
     if (code === CLOSE_BAD_TOKEN) this.refreshToken = true;
-    if (code === CLOSE_POLICY) this.lastEventId = null; // our id was refused: start afresh
+    if (code === CLOSE_POLICY && reason === BAD_LAST_EVENT_ID) this.lastEventId = null;
     this.retry(code);
   }
 

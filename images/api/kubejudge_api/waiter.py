@@ -52,10 +52,11 @@ class VerdictWaiter:
         subscription = self._subscriptions.get(channel)
         if subscription is None:
             subscription = self._subscriptions[channel] = Subscription()
-            await self._pubsub.subscribe(channel)
-            self._active.set()
         subscription.waiters += 1
         try:
+            if subscription.waiters == 1:
+                await self._pubsub.subscribe(channel)
+                self._active.set()
             await asyncio.wait_for(subscription.confirmed.wait(), timeout_s)
             yield subscription
         finally:

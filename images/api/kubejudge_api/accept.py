@@ -12,6 +12,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -21,6 +22,7 @@ from kubejudge.statuses import Status
 from kubejudge_api import ratelimit, submissions
 from kubejudge_api.errors import error
 from kubejudge_api.judge0_request import InvalidSubmission, NewSubmission
+from kubejudge_api.judge0_response import NOT_UTF8, NotUtf8, render
 from kubejudge_api.services import Services
 from kubejudge_api.submissions import Accepted, Row
 
@@ -110,6 +112,20 @@ async def enqueue(services: Services, accepted: Accepted) -> None:
         services.backpressure.enqueued(pool)
     except (RedisError, OSError) as failure:
         log.warning("enqueue of %s deferred to the reconciler: %s", accepted.token, failure)
+
+
+async def waited_result(
+    services: Services, token: str, *, fields: tuple[str, ...] | None, base64_encoded: bool
+) -> dict[str, Any]:
+    """`wait=true`'s answer: the rendered submission once judged (or at the timeout); Judge0's
+    token-plus-error body when its text is not UTF-8 and Base64 was not asked for."""
+    row = await wait_for_verdict(services, token)
+    if row is None:  # cannot happen while submissions are never deleted
+        return {"token": token}
+    try:
+        return render(row, fields=fields, base64_encoded=base64_encoded)
+    except NotUtf8:
+        return {"token": token, "error": NOT_UTF8}
 
 
 async def wait_for_verdict(services: Services, token: str) -> Row | None:

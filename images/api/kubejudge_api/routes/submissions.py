@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from kubejudge import auth
 from kubejudge_api import accept, judge0_request, submissions
 from kubejudge_api.deps import CallerDep, ServicesDep, authorized_user
 from kubejudge_api.errors import ApiError, error
@@ -38,14 +39,9 @@ async def create(
 ) -> JSONResponse:
     """Create a submission; 201 with its token, or with the result when `wait=true`."""
     requested = requested_fields(fields)
-    waiting = wait == "true"
-    if waiting and not services.settings.enable_wait_result:
+    if wait == "true" and not services.settings.enable_wait_result:
         raise error(400, "wait not allowed")
-    if idempotency_key is not None:
-        if user is None:
-            raise error(400, "Idempotency-Key needs `Authorization: Bearer <JWT>`")
-        if not IDEMPOTENCY_KEY.match(idempotency_key):
-            raise error(400, "Idempotency-Key must be 1 to 128 visible ASCII characters")
+    _check_idempotency_key(idempotency_key, user)
     b64 = base64_encoded == "true"
     new = _parse(services, await _json(request), base64_encoded=b64)
     try:
@@ -54,15 +50,12 @@ async def create(
         )
     except InvalidSubmission as invalid:
         raise ApiError(422, invalid.errors) from invalid
-    if not waiting:
+    if wait != "true":
         return JSONResponse({"token": accepted.token}, status_code=201)
-    row = await accept.wait_for_verdict(services, accepted.token)
-    if row is None:  # deleted meanwhile; nothing else can remove it
-        return JSONResponse({"token": accepted.token}, status_code=201)
-    try:
-        return JSONResponse(render(row, fields=requested, base64_encoded=b64), status_code=201)
-    except NotUtf8:
-        return JSONResponse({"token": accepted.token, "error": NOT_UTF8}, status_code=201)
+    result = await accept.waited_result(
+        services, accepted.token, fields=requested, base64_encoded=b64
+    )
+    return JSONResponse(result, status_code=201)
 
 
 @router.get("/submissions")
@@ -203,6 +196,15 @@ def requested_fields(raw: str | None) -> tuple[str, ...] | None:
         return parse_fields(raw)
     except InvalidFields as invalid:
         raise error(400, str(invalid)) from invalid
+
+
+def _check_idempotency_key(key: str | None, user: auth.User | None) -> None:
+    if key is None:
+        return
+    if user is None:
+        raise error(400, "Idempotency-Key needs `Authorization: Bearer <JWT>`")
+    if not IDEMPOTENCY_KEY.match(key):
+        raise error(400, "Idempotency-Key must be 1 to 128 visible ASCII characters")
 
 
 def _parse(services: Services, body: Any, *, base64_encoded: bool) -> NewSubmission:

@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from kubejudge.db.models import Base
 
+# Every api replica migrates on start; this lock makes them take turns, so the first one
+# upgrades and the others find the schema at head (PostgreSQL DDL is transactional).
+MIGRATION_LOCK = 0x6B6A_6D67  # "kjmg"
+
 
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata)
     with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -281,6 +281,10 @@ async def test_x_auth_user_lists_every_submission(api_factory: Any, bearer: Any)
             "current_page": 2, "next_page": None, "prev_page": 1, "total_pages": 2,
             "total_count": 2,
         }  # fmt: skip
+        token = everything.json()["submissions"][0]["token"]
+        assert (await api.delete(f"/submissions/{token}")).status_code == 403
+        refused = await api.delete(f"/submissions/{token}", headers={"X-Auth-User": "judge-admin"})
+        assert refused.json() == {"error": "delete not allowed"}
         assert (await api.get("/submissions", params={"page": "0"}, headers=bearer())).json() == {
             "error": "invalid page: 0"
         }

@@ -163,6 +163,15 @@ async def show(
         raise error(400, NOT_UTF8) from not_utf8
 
 
+@router.delete("/submissions/{token}")
+async def destroy(token: str, request: Request, services: ServicesDep) -> None:
+    """Judge0 keeps deletion off by default (ENABLE_SUBMISSION_DELETE); so do we: the row is
+    the system of record, and a judged submission may be re-run by the reconciler."""
+    if not authorized_user(request, services):
+        raise error(403, "authorization failed: missing or wrong X-Auth-User")
+    raise error(400, "delete not allowed")
+
+
 async def list_page(
     services: Services,
     *,

@@ -175,3 +175,25 @@ async def test_a_client_that_stops_answering_pings_is_dropped(extra_gateway, tok
     async with httpx.AsyncClient(base_url=gateway.http) as http:
         metrics = (await http.get("/metrics")).text
     assert "kubejudge_gateway_connections 0.0" in metrics
+
+
+async def test_a_stalled_client_in_the_middle_of_a_replay_is_cut_off_too(
+    extra_gateway, token, publish
+) -> None:
+    gateway = extra_gateway(KUBEJUDGE_GATEWAY_REPLAY_HOLD_EVENTS="10")
+    base = await publish("stuck", token="base")
+    blob = "x" * 64 * 1024
+    for n in range(300):  # ~19 MiB of history: more than the kernel buffers take
+        await publish("stuck", token=f"old{n}", blob=blob)
+    stalled = await connect(gateway.url(token("stuck"), last_event_id=base), max_queue=1)
+    try:
+        await asyncio.sleep(0.5)  # the replay is now blocked on the unread socket
+        for n in range(11):  # live events are held meanwhile, up to the hold limit
+            await publish("stuck", token=f"live{n}")
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(15):
+                while True:
+                    await stalled.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    finally:
+        await stalled.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -56,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig for --judgecluster")
     parser.add_argument("--sample-interval", type=float, default=0.5, help="seconds")
+    parser.add_argument(
+        "--observe-s",
+        type=float,
+        default=10.0,
+        help="keep sampling this long after the last verdict, to see the pool scale down",
+    )
     parser.add_argument("--out", type=Path, default=Path("loadtest-report"), help="report folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"kubejudge loadtest: {plan}", file=sys.stderr)
         return 2
     settings = Settings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per submission otherwise
     target = Target(
         api_url=args.api.rstrip("/"),
         gateway_url=args.gateway.rstrip("/"),
@@ -84,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             pools=list(settings.pools),
             cluster=cluster,
             sample_interval_s=args.sample_interval,
+            observe_s=args.observe_s,
             progress=not args.no_progress,
         )
     )
@@ -96,8 +105,8 @@ def _plan(args: argparse.Namespace) -> LoadPlan | str:
     """The load to send, or what is wrong with the arguments."""
     if args.users < 1:
         return "expected --users of at least 1"
-    if args.timeout <= 0 or args.sample_interval <= 0:
-        return "expected a positive --timeout and --sample-interval"
+    if args.timeout <= 0 or args.sample_interval <= 0 or args.observe_s < 0:
+        return "expected a positive --timeout and --sample-interval, and --observe-s >= 0"
     if args.work_s < 0 or args.work_s > 60:
         return "expected --work-s between 0 and 60"
     if args.burst is not None:

@@ -62,8 +62,10 @@ async def run_load(
     pools: list[str],
     cluster: ClusterRef | None,
     sample_interval_s: float,
+    observe_s: float,
     progress: bool,
 ) -> LoadResult:
+    """Send `plan`, collect its verdicts, and keep sampling `observe_s` longer (the scale-down)."""
     result = LoadResult(plan=plan, started_at_ms=now_ms())
     result.records = [Record(index=i, user=plan.user_of(i)) for i in range(len(plan.offsets_s))]
     limits = httpx.Limits(max_connections=target.connections)
@@ -84,6 +86,7 @@ async def run_load(
         with _progress_bar(enabled=progress) as bar:
             run = _Run(result=result, http=http, jwts=jwts, bar=bar)
             await run.execute(gateway_url=target.gateway_url)
+        await asyncio.sleep(observe_s)
         stop_sampling.set()
         await sampler
         await _poll_missing(http, result, jwts)

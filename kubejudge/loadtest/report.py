@@ -56,9 +56,13 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "statuses": dict(Counter(str(r.verdict.status_id) for r in delivered if r.verdict)),
         "resyncs": result.resyncs,
         "reconnects": result.reconnects,
-        "peak_backlog": max((sum(s.backlog.values()) for s in samples), default=None),
-        "peak_desired_workers": max((sum(s.desired.values()) for s in samples), default=None),
-        "peak_current_workers": max((sum(s.current.values()) for s in samples), default=None),
+        "peak_backlog": max((sum(s.backlog.values()) for s in samples if s.backlog), default=None),
+        "peak_desired_workers": max(
+            (sum(s.desired.values()) for s in samples if s.desired), default=None
+        ),
+        "peak_current_workers": max(
+            (sum(s.current.values()) for s in samples if s.current), default=None
+        ),
         "peak_live_workers": max(
             (s.live_workers for s in samples if s.live_workers is not None), default=None
         ),
@@ -87,7 +91,7 @@ def plot_timeline(result: LoadResult, *, path: Path) -> None:
     for pool in sorted({p for s in result.samples for p in s.backlog}):
         backlog.plot(times, [s.backlog.get(pool, 0) for s in result.samples], label=pool)
     backlog.set_ylabel("backlog")
-    _series(workers, times, [sum(s.desired.values()) for s in result.samples], "desired")
+    _series(workers, times, [sum(s.desired.values()) for s in result.samples], "desired", "--")
     _series(workers, times, [sum(s.current.values()) for s in result.samples], "current")
     _series(workers, times, [s.live_workers for s in result.samples], "live (heartbeats)")
     _series(workers, times, [s.busy_workers for s in result.samples], "busy")
@@ -98,12 +102,15 @@ def plot_timeline(result: LoadResult, *, path: Path) -> None:
         xs = range(max(seconds) + 1)
         throughput.bar(list(xs), [seconds.get(x, 0) for x in xs], width=1.0, align="edge")
     throughput.set_ylabel("verdicts/s")
-    sent = [(r.sent_at_ms - t0) / 1000 for r in delivered]
-    latency.scatter(sent, [_submit_to_verdict(r) for r in delivered], s=6, label="submit→verdict")
+    # By verdict time, on a log scale: seconds of queueing and milliseconds of delivery share it.
+    at = [(r.verdict.verdict_at_ms - t0) / 1000 for r in delivered if r.verdict]
+    latency.scatter(at, [_submit_to_verdict(r) for r in delivered], s=6, label="submit→verdict")
     latency.scatter(
-        sent, [_verdict_to_delivery(r) for r in delivered], s=6, label="verdict→delivery"
+        at, [max(_verdict_to_delivery(r), 0.5) for r in delivered], s=6, label="verdict→delivery"
     )
-    latency.set_ylabel("ms (by send time)")
+    if delivered:
+        latency.set_yscale("log")
+    latency.set_ylabel("ms (at verdict time)")
     latency.set_xlabel("seconds since start")
     for axis in (backlog, workers, latency):
         if axis.get_legend_handles_labels()[0]:
@@ -114,10 +121,13 @@ def plot_timeline(result: LoadResult, *, path: Path) -> None:
     plt.close(fig)
 
 
-def _series(axis: Any, times: list[float], values: list[int | None], label: str) -> None:
+def _series(
+    axis: Any, times: list[float], values: list[int | None], label: str, style: str = "-"
+) -> None:
     points = [(t, v) for t, v in zip(times, values, strict=True) if v is not None]
     if any(v for _, v in points):
-        axis.step([t for t, _ in points], [v for _, v in points], where="post", label=label)
+        xs, ys = [t for t, _ in points], [v for _, v in points]
+        axis.step(xs, ys, style, where="post", label=label)
 
 
 def _submit_to_verdict(record: Record) -> float:

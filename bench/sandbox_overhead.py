@@ -1,0 +1,194 @@
+"""Sandbox overhead and end-to-end judging throughput.
+
+    .venv/bin/python bench/sandbox_overhead.py [--runs 5] [--execs 100] [--submissions 200]
+
+1. Cost per run of a trivial program (C `return 0`, Python `pass`): bare (posix_spawn + wait,
+   nothing else) versus through our sandbox (`Box.run`: memory cgroup, setpriv, bubblewrap
+   namespaces, boxinit, pipes, report). `--execs` runs each, median per repetition; the
+   figure reported is the median over `--runs` repetitions. Target: overhead < 5 ms per run.
+2. End to end: a local Redis and PostgreSQL (kubejudge.localservices), `--submissions` Python
+   submissions inserted and enqueued, then one in-process worker with concurrency = cores
+   judges them all (claim, Processing event, sandboxed run, fenced verdict, verdict event,
+   ack). Reported: submissions/s, per core, and as a share of the bare-exec limit
+   (cores / bare Python run time). Target: >= 80 %.
+
+Needs root (work-dir tmpfs mounts), bubblewrap and PostgreSQL binaries. Prints a table and
+one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from kubejudge_worker.sandbox import Box, Limits, Sandbox, SandboxConfig
+from kubejudge_worker.settings import WorkerSettings
+from kubejudge_worker.worker import Worker
+from redis.asyncio import Redis
+from sqlalchemy import func, select, text
+
+from kubejudge import localservices, queue
+from kubejudge.db.engine import create_engine, migrate, sessionmaker
+from kubejudge.db.models import Submission
+from kubejudge.settings import Settings
+
+LIMITS = Limits(
+    cpu_time_s=2, cpu_extra_time_s=0.5, wall_time_s=5, memory_kb=128_000, stack_kb=64_000,
+    max_processes=60, max_file_size_kb=1024, output_limit_bytes=1 << 20,
+)  # fmt: skip
+COMPILE = Limits(
+    cpu_time_s=10, cpu_extra_time_s=0, wall_time_s=20, memory_kb=512_000, stack_kb=64_000,
+    max_processes=128, max_file_size_kb=65_536, output_limit_bytes=1 << 16,
+)  # fmt: skip
+PYTHON = ["/usr/bin/python3", "-S", "-c", "pass"]
+
+
+def bare_ms(argv: list[str], execs: int) -> float:
+    times = []
+    for _ in range(execs):
+        started = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, {})
+        os.waitpid(pid, 0)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def boxed_ms(box: Box, argv: list[str], execs: int) -> float:
+    times = []
+    for _ in range(execs):
+        started = time.perf_counter()
+        result = box.run(argv, stdin=b"", limits=LIMITS)
+        times.append((time.perf_counter() - started) * 1000)
+        assert result.succeeded, result
+    return statistics.median(times)
+
+
+def per_run(sandbox: Sandbox, *, runs: int, execs: int) -> dict[str, dict[str, float]]:
+    with sandbox.box(family="c") as box:
+        box.write_file("main.c", b"int main(void) { return 0; }\n")
+        compiled = box.run(
+            ["/usr/bin/gcc", "-O2", "-o", "a.out", "main.c"], stdin=b"", limits=COMPILE,
+            writable=True,
+        )  # fmt: skip
+        assert compiled.succeeded, compiled.stderr
+        with tempfile.TemporaryDirectory() as scratch:
+            binary = Path(scratch) / "true"
+            source = b"int main(void) { return 0; }\n"
+            subprocess.run(
+                ["gcc", "-O2", "-x", "c", "-o", str(binary), "-"], input=source, check=True
+            )
+            bare_c = [bare_ms([str(binary)], execs) for _ in range(runs)]
+        boxed_c = [boxed_ms(box, ["./a.out"], execs) for _ in range(runs)]
+    with sandbox.box(family="python") as box:
+        bare_py = [bare_ms(PYTHON, execs) for _ in range(runs)]
+        boxed_py = [boxed_ms(box, PYTHON, execs) for _ in range(runs)]
+    median = statistics.median
+    return {
+        "c": {"bare_ms": median(bare_c), "sandbox_ms": median(boxed_c)},
+        "python": {"bare_ms": median(bare_py), "sandbox_ms": median(boxed_py)},
+    }
+
+
+async def end_to_end(settings: WorkerSettings, sandbox: Sandbox, submissions: int) -> float:
+    """Submissions judged per second by one worker with concurrency = cores."""
+    redis = Redis.from_url(settings.redis_url)
+    engine = create_engine(settings, pool_size=settings.concurrency + 2)
+    await redis.flushall()
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE submissions"))
+    await queue.ensure_group(redis, settings.pool)
+    tokens = [str(uuid.uuid4()) for _ in range(submissions)]
+    async with sessionmaker(engine)() as session, session.begin():
+        session.add_all(_submission(token) for token in tokens)
+    for token in tokens:
+        await queue.enqueue(redis, pool=settings.pool, token=token)
+    worker = Worker(
+        settings=settings, sandbox=sandbox, redis=redis, engine=engine, worker_id="bench"
+    )
+    started = time.perf_counter()
+    running = asyncio.create_task(worker.run())
+    done = select(func.count()).select_from(Submission).where(Submission.status_id == 3)
+    while True:
+        async with engine.connect() as connection:
+            if (await connection.execute(done)).scalar_one() == submissions:
+                break
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    await running
+    await redis.aclose()
+    await engine.dispose()
+    return submissions / elapsed
+
+
+def _submission(token: str) -> Submission:
+    return Submission(
+        token=token, owner="bench", source_code=b"print(input())", language_id=71,
+        stdin=b"42", expected_output=b"42", cpu_time_limit=Decimal(2),
+        cpu_extra_time=Decimal("0.5"), wall_time_limit=Decimal(5), memory_limit=128_000,
+        stack_limit=64_000, max_processes_and_or_threads=60,
+        enable_per_process_and_thread_time_limit=False,
+        enable_per_process_and_thread_memory_limit=False, max_file_size=1024,
+        redirect_stderr_to_stdout=False, enable_network=False, number_of_runs=1,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--execs", type=int, default=100)
+    parser.add_argument("--submissions", type=int, default=200)
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="kubejudge-bench-"))
+    work.chmod(0o755)
+    sandbox = Sandbox(SandboxConfig(root=work / "sandbox"))
+    costs = per_run(sandbox, runs=args.runs, execs=args.execs)
+    with localservices.running(
+        localservices.start_redis(work / "redis"), localservices.start_postgres(work / "pg")
+    ) as (redis_server, postgres_server):
+        shared = Settings(redis_url=redis_server.url, database_url=postgres_server.url)
+        migrate(shared)
+        settings = WorkerSettings(
+            redis_url=shared.redis_url, database_url=shared.database_url,
+            concurrency=cores, metrics_port=0,
+        )  # fmt: skip
+        rates = [
+            asyncio.run(end_to_end(settings, sandbox, args.submissions)) for _ in range(args.runs)
+        ]
+    sandbox.close()
+    rate = statistics.median(rates)
+    limit = cores / (costs["python"]["bare_ms"] / 1000)
+    print(f"{'program':<10}{'bare ms':>10}{'sandbox ms':>12}{'overhead ms':>13}")
+    for name, cost in costs.items():
+        overhead = cost["sandbox_ms"] - cost["bare_ms"]
+        print(f"{name:<10}{cost['bare_ms']:>10.2f}{cost['sandbox_ms']:>12.2f}{overhead:>13.2f}")
+    print(
+        f"end to end (Python, {cores} cores): {rate:.1f} submissions/s, "
+        f"{rate / cores:.1f}/s per core, {100 * rate / limit:.0f}% of the bare-exec limit "
+        f"({limit:.0f}/s); runs: {', '.join(f'{r:.1f}' for r in rates)}"
+    )
+    summary = {
+        "cores": cores,
+        "runs": args.runs,
+        "per_run_ms": costs,
+        "overhead_ms": {n: c["sandbox_ms"] - c["bare_ms"] for n, c in costs.items()},
+        "end_to_end_per_s": rate,
+        "end_to_end_per_s_per_core": rate / cores,
+        "bare_exec_limit_per_s": limit,
+        "share_of_bare_limit": rate / limit,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

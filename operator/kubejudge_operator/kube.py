@@ -83,10 +83,11 @@ class Kube:
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        # Refreshes a projected service-account token when it is due.
-        token = self._configuration.get_api_key_with_prefix("authorization")
-        if token:
-            headers["Authorization"] = token
+        # A service-account or kubeconfig token (re-read when due); client certificates
+        # otherwise, already in the TLS context.
+        bearer = self._configuration.auth_settings().get("BearerToken")
+        if bearer and bearer["value"]:
+            headers["Authorization"] = bearer["value"]
         content = None if body is None else json.dumps(body)
         response = await self._http.request(
             method, url, content=content, headers=headers, params=params

@@ -6,8 +6,10 @@ child all run the same `reconcile_cluster`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +20,8 @@ from kubejudge_operator.kube import AUTOSCALER_MANAGER, Kube
 from kubejudge_operator.spec import API_VERSION, KIND, ClusterSpec, Owner, Store
 
 log = logging.getLogger(__name__)
+# Per JudgeCluster uid, alive while someone holds or waits for it.
+_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 # Kinds the operator applies and prunes (the managed PostgreSQL's Secret is created once and
 # kept: its password must outlive a spec change that briefly drops `managed`).
@@ -42,8 +46,15 @@ def port_of(url: str, default: int) -> int:
 
 
 async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> None:
+    """One reconcile at a time per JudgeCluster: the handlers, the periodic re-apply and a
+    restore may all fire together, and two would both create a missing worker Deployment."""
     owner = Owner.of(body)
-    spec = ClusterSpec.model_validate(body["spec"])
+    lock = _locks.setdefault(owner.uid, asyncio.Lock())
+    async with lock:
+        await _reconcile(kube, owner, ClusterSpec.model_validate(body["spec"]))
+
+
+async def _reconcile(kube: Kube, owner: Owner, spec: ClusterSpec) -> None:
     redis_port, postgres_port = resources.REDIS_PORT, resources.POSTGRES_PORT
     if not spec.redis.managed:
         url = await store_url(kube, owner, spec.redis, managed_url="")

@@ -72,8 +72,23 @@ def operator(
 ) -> Iterator[dict[str, int]]:
     ports = {"liveness": localservices.free_port(), "metrics": localservices.free_port()}
     log = tmp_path_factory.mktemp("operator") / "operator.log"
+    # As a ServiceAccount (a bearer token, as in a pod); the chart's test holds it to least
+    # privilege, this one to the operator's behaviour.
+    rbac = client.RbacAuthorizationV1Api(controlplane.admin_api_client())
+    binding = rbac.create_cluster_role_binding(
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(name=f"{namespace}-operator"),
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+            ),
+            subjects=[
+                client.RbacV1Subject(kind="ServiceAccount", name="operator", namespace=namespace)
+            ],
+        )
+    )
+    kubeconfig = controlplane.serviceaccount_kubeconfig(namespace, "operator")
     env = os.environ | {
-        "KUBECONFIG": controlplane.kubeconfig,
+        "KUBECONFIG": kubeconfig,
         "KUBEJUDGE_RECONCILE_INTERVAL_S": str(RECONCILE_S),
         "KUBEJUDGE_POLL_INTERVAL_S": str(POLL_S),
     }
@@ -96,6 +111,7 @@ def operator(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        rbac.delete_cluster_role_binding(binding.metadata.name)
         errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
         assert not errors, log.read_text()[-5000:]
 
@@ -323,6 +339,16 @@ def test_fields_dropped_from_the_spec_leave_the_children_but_replicas_stay(
     first = wait_until(lambda: apps.read_namespaced_deployment(deployment, namespace))
     assert first.spec.template.spec.runtime_class_name == "gvisor"
     assert first.spec.replicas == 2
+
+    def autoscaler_owns_replicas() -> bool:
+        fields = apps.read_namespaced_deployment(deployment, namespace).metadata.managed_fields
+        return any(
+            entry.manager == "kubejudge-autoscaler"
+            and "f:replicas" in (entry.fields_v1 or {}).get("f:spec", {})
+            for entry in fields
+        )
+
+    wait_until(autoscaler_owns_replicas, what="replicas handed to the autoscaler")
     # The autoscaler moves the size (2 -> 3 stands in for a decision); a spec change follows.
     apps.patch_namespaced_deployment_scale(
         deployment, namespace, {"spec": {"replicas": 3}}, field_manager="kubejudge-autoscaler"

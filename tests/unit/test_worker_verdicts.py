@@ -118,7 +118,7 @@ def test_bwrap_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> No
     # The user's words stay single argv entries after `--`; nothing is a shell string.
     assert argv[-2:] == ["./main", "; rm -rf /"]
     assert argv[argv.index("/usr/local/go") - 1 : argv.index("/usr/local/go") + 2] == [
-        "--ro-bind",
+        "--ro-bind-try",
         "/usr/local/go",
         "/usr/local/go",
     ]

@@ -77,13 +77,15 @@ def bwrap_argv(spec: BoxSpec, command: list[str]) -> list[str]:
     ]
     for name, value in {**BASE_ENV, **spec.toolchain.env}.items():
         argv += ["--setenv", name, value]
+    # Toolchain paths differ between hosts (Debian packages here, /opt builds in the worker
+    # image): a missing one is skipped, and only that language then fails to run.
     for host, box in COMMON_BINDS:
-        argv += ["--ro-bind", host, box]
+        argv += ["--ro-bind-try" if host != "/usr" else "--ro-bind", host, box]
     for target, link in USR_SYMLINKS:
         argv += ["--symlink", target, link]
     argv += ["--tmpfs", "/usr/local"]  # hide what the host installed there
     for host, box in spec.toolchain.binds:
-        argv += ["--ro-bind", host, box]
+        argv += ["--ro-bind-try", host, box]
     size = str(spec.scratch_bytes)
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--size", size, "--tmpfs", BOX_SHM]

@@ -51,8 +51,11 @@ BASE_ENV: dict[str, str] = {
 GO_BUILD_CACHE = "/var/cache/kubejudge/go-build"
 
 
-# rustc, staged where the unprivileged box user can reach it (see `stage_rust_toolchain`).
-RUST_TOOLCHAIN = "/var/cache/kubejudge/rust-1.95.0"
+# rustc: the worker image installs the toolchain in /opt/rust; elsewhere it is staged from
+# rustup where the unprivileged box user can reach it (see `stage_rust_toolchain`).
+RUST_TOOLCHAIN = (
+    "/opt/rust" if Path("/opt/rust/bin/rustc").exists() else "/var/cache/kubejudge/rust-1.95.0"
+)
 
 
 TOOLCHAINS: dict[str, Toolchain] = {
@@ -60,7 +63,11 @@ TOOLCHAINS: dict[str, Toolchain] = {
     "cpp": Toolchain(),
     "python": Toolchain(env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}),
     "javascript": Toolchain(),
-    "java": Toolchain(binds=(("/etc/java-17-openjdk", "/etc/java-17-openjdk"),)),
+    # Debian's OpenJDK reads its config from /etc; the image's Temurin build lives in /opt/java
+    # (with /usr/bin/java pointing there).
+    "java": Toolchain(
+        binds=(("/etc/java-17-openjdk", "/etc/java-17-openjdk"), ("/opt/java", "/opt/java"))
+    ),
     "go": Toolchain(
         binds=(("/usr/local/go", "/usr/local/go"), (GO_BUILD_CACHE, "/opt/go-cache")),
         # The build cache must be writable and private to the box: it lives in /tmp.

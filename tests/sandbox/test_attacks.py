@@ -243,3 +243,10 @@ def test_the_work_dir_is_read_only_while_tests_run(sandbox: Sandbox) -> None:
     source = "try:\n    open('/box/evil', 'w')\nexcept OSError as e:\n    print(type(e).__name__)\n"
     verdict = attack(sandbox, 71, source, expected=b"OSError")
     assert verdict.stdout == b"OSError\n"
+
+
+def test_the_program_holds_no_descriptor_but_stdin_stdout_and_stderr(sandbox: Sandbox) -> None:
+    # Not the report pipe (it could forge its own verdict), not bwrap's.
+    source = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+    verdict = attack(sandbox, 71, source, expected=None)
+    assert verdict.stdout == b"[0, 1, 2, 3]\n"  # 3: listdir's own handle on the directory

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -70,7 +71,11 @@ static int apply_rlimits(char *spec) {
 
 static void child(int report_fd, long uid, const char *dir, char *rlimits, char **command) {
     setpgid(0, 0);
-    fcntl(report_fd, F_SETFD, FD_CLOEXEC);
+    /* The program gets stdin, stdout and stderr, nothing else: every other descriptor we
+     * inherited (the report pipe, bwrap's own) closes on exec. */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        for (int fd = 3; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     if (strcmp(dir, "-") != 0 && chdir(dir) != 0) {
         perror("boxinit: chdir");
         _exit(127);

@@ -3,9 +3,11 @@ carries exactly the toolchain versions the language table names."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,26 @@ def test_worker_toolchains_match_the_language_table() -> None:
         assert version in names[family], f"{family}: languages.py names {names[family]!r}"
         assert re.search(pin, text), f"{family}: the worker image does not pin {version}"
     assert re.search(r"\bbubblewrap=", text), "the worker needs bubblewrap"
+
+
+def test_the_images_wheel_carries_every_data_file_of_our_packages() -> None:
+    """The images install the project as a wheel: a file of a package that no package-data
+    pattern names (the sandbox's C helper, the page's assets) would be missing in the image."""
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["*"]
+    roots = [
+        REPO / "kubejudge",
+        *REPO.glob("images/*/kubejudge_*"),
+        *REPO.glob("operator/kubejudge_*"),
+    ]
+    missing = [
+        str(path.relative_to(REPO))
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix != ".py"
+        and not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+    ]
+    assert not missing, f"add to [tool.setuptools.package-data] in pyproject.toml: {missing}"

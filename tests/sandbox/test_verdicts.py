@@ -7,6 +7,7 @@ to misbehave; the verdict comes from `run_status`, the same function the worker 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from kubejudge_worker.judge import Case, Job, judge
@@ -119,3 +120,20 @@ def test_command_line_arguments_are_argv_words_not_shell(sandbox: Sandbox) -> No
     verdict = judge(sandbox, job)
     assert verdict.status is Status.ACCEPTED
     assert verdict.stdout == b"['a b', '$HOME', ';', '`id`', '|', 'c']\n"
+
+
+def test_number_of_runs_runs_each_test_that_often(sandbox: Sandbox) -> None:
+    # Runs share nothing (/box is read-only, /tmp fresh per run): time is the mean of the runs.
+    source = (
+        "import time\n"
+        "end = time.process_time() + 0.2\n"
+        "while time.process_time() < end: pass\n"
+        "print(42)\n"
+    )
+    single = judge(sandbox, _job(LANGUAGES[71], source))
+    before = sandbox.runs_started
+    triple = judge(sandbox, _job(LANGUAGES[71], source, number_of_runs=3))
+    assert sandbox.runs_started - before == 3
+    assert single.status is triple.status is Status.ACCEPTED
+    assert single.time is not None and triple.time is not None
+    assert abs(triple.time - single.time) < Decimal("0.1")  # a mean, not a sum

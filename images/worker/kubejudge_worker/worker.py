@@ -244,6 +244,7 @@ class Worker:
             redirect_stderr_to_stdout=submission.redirect_stderr_to_stdout,
             tests=claim.tests,
             per_test_results=submission.problem_id is not None,
+            number_of_runs=max(1, submission.number_of_runs),
         )
 
     async def _publish(self, kind: Literal["status", "verdict"], submission: Submission) -> None:

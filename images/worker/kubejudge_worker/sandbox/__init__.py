@@ -75,6 +75,7 @@ class Sandbox:
         if config.host_uid == 0:
             raise SandboxError("the sandbox must not run as host uid 0")
         self.config = config
+        self.runs_started = 0  # every sandboxed command, compiles included
         self._bwrap = bwrap_path or ""
         self._setpriv = setpriv_path or ""
         # The box user must reach what it runs: the root and bin dirs are traversable.
@@ -198,6 +199,7 @@ class Box:
         merge_stderr: bool = False,
     ) -> RunResult:
         self._has_run = True
+        self._sandbox.runs_started += 1
         options = RunOptions(
             stdin=stdin, limits=limits, writable=writable, merge_stderr=merge_stderr
         )

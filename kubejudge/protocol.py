@@ -98,6 +98,8 @@ class Heartbeat(Message):
     concurrency: int
     tokens: list[str] = Field(default_factory=list)  # the submissions it is judging now
     pod_name: str | None = None  # set in Kubernetes, so the operator can mark busy pods
+    # How it isolates programs: "bwrap" or "rlimit" (weaker, opt-in), for /about and /workers.
+    sandbox_mode: str | None = None
     at_ms: int = Field(default_factory=now_ms)
 
     @property

@@ -74,6 +74,11 @@ async def test_a_verdict_reaches_the_row_then_the_feed_then_the_queue_is_acked(
         "memory_limit_exceeded", "exit_code", "message", "tests", "finished_at",
     }  # fmt: skip
     await _until_acked(redis, token)
+    beat = protocol.Heartbeat.model_validate_json(
+        await redis.get(protocol.worker_heartbeat(POOL, "w-test"))
+    )
+    assert (beat.sandbox_mode, beat.concurrency, beat.tokens) == ("bwrap", 2, [])
+    assert await redis.zscore(protocol.worker_index(POOL), "w-test") is not None
 
 
 async def test_a_problem_stops_at_the_first_failing_test(

@@ -265,6 +265,7 @@ class Worker:
             concurrency=self.settings.concurrency,
             tokens=sorted(self._tokens),
             pod_name=os.environ.get("KUBEJUDGE_POD_NAME"),
+            sandbox_mode=self.sandbox.mode,
         )
         ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
         await heartbeat.beat(self.redis, state, ttl_ms=ttl_ms)

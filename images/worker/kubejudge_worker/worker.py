@@ -171,6 +171,8 @@ class Worker:
             self._tokens.discard(token)
             metrics.BUSY.labels(self.pool).dec()
         await self._record(delivery, submission, verdict)
+        with contextlib.suppress(RedisError):
+            await self._beat()  # idle again: the operator may pick this pod to remove
 
     async def _judge(self, submission: Submission, claim: record.Claim) -> Verdict:
         language_name = str(submission.language_id)

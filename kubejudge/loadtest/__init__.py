@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from kubejudge.loadtest.driver import LoadPlan, Target, run_load
+from kubejudge.loadtest.driver import LoadError, LoadPlan, Target, run_load
 from kubejudge.loadtest.report import write_report
 from kubejudge.loadtest.sampler import ClusterRef
 from kubejudge.settings import Settings
@@ -84,18 +84,22 @@ def run(args: argparse.Namespace) -> int:
     if args.judgecluster:
         namespace, _, name = args.judgecluster.partition("/")
         cluster = ClusterRef(namespace=namespace, name=name, kubeconfig=args.kubeconfig)
-    result = asyncio.run(
-        run_load(
-            plan=plan,
-            target=target,
-            redis_url=args.redis_url,
-            pools=list(settings.pools),
-            cluster=cluster,
-            sample_interval_s=args.sample_interval,
-            observe_s=args.observe_s,
-            progress=not args.no_progress,
+    try:
+        result = asyncio.run(
+            run_load(
+                plan=plan,
+                target=target,
+                redis_url=args.redis_url,
+                pools=list(settings.pools),
+                cluster=cluster,
+                sample_interval_s=args.sample_interval,
+                observe_s=args.observe_s,
+                progress=not args.no_progress,
+            )
         )
-    )
+    except LoadError as error:
+        print(f"kubejudge loadtest: {error}", file=sys.stderr)
+        return 2
     summary = write_report(result, out=args.out)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary["lost_verdicts"] == 0 and summary["errors"]["total"] == 0 else 1

@@ -103,6 +103,7 @@ async def listen(
     """Hold one user's socket until `stop` completes, resuming after drops; returns reconnects."""
     last_event_id: str | None = None
     reconnects = -1
+    backoff_s = 0.2
     stopping = asyncio.ensure_future(stop)
     while not stopping.done():
         reconnects += 1
@@ -110,6 +111,7 @@ async def listen(
         try:
             async with connect(f"{gateway_url}/ws?{urlencode(query)}", open_timeout=10) as ws:
                 ready.set()
+                backoff_s = 0.2
                 while True:
                     receive = asyncio.ensure_future(ws.recv())
                     done, _ = await asyncio.wait(
@@ -129,8 +131,9 @@ async def listen(
                     elif _is_resync(raw):
                         on_resync()
         except (OSError, WebSocketException, TimeoutError) as error:
-            log.warning("socket dropped (%s); reconnecting", error)
-            await asyncio.sleep(0.2)
+            log.warning("socket dropped (%s); reconnecting in %.1f s", error, backoff_s)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 3.0)
     return reconnects
 
 

@@ -17,7 +17,11 @@ from kubejudge.loadtest.programs import EXPECTED_OUTPUT, source_for
 from kubejudge.loadtest.sampler import ClusterRef, Sample, sample_until
 from kubejudge.protocol import now_ms
 
-__all__ = ["LoadPlan", "LoadResult", "Record", "Target", "run_load"]
+__all__ = ["LoadError", "LoadPlan", "LoadResult", "Record", "Target", "run_load"]
+
+
+class LoadError(Exception):
+    """The load could not start: the api or the gateway is not there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,10 @@ async def run_load(
     limits = httpx.Limits(max_connections=target.connections)
     async with httpx.AsyncClient(base_url=target.api_url, limits=limits, timeout=30) as http:
         users = sorted({record.user for record in result.records})
-        jwts = {u: await user_token(http, user_id=u, secret=target.jwt_secret) for u in users}
+        try:
+            jwts = {u: await user_token(http, user_id=u, secret=target.jwt_secret) for u in users}
+        except httpx.HTTPError as error:
+            raise LoadError(f"no user token from {target.api_url}: {error}") from None
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(
             sample_until(
@@ -128,9 +135,12 @@ class _Run:
             for user, jwt in self.jwts.items()
         ]
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(ready.wait() for ready in readies.values())), timeout=30
-            )
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(ready.wait() for ready in readies.values())), timeout=30
+                )
+            except TimeoutError:
+                raise LoadError(f"no WebSocket to {gateway_url} opened within 30 s") from None
             start = asyncio.get_running_loop().time()
             records, offsets = self.result.records, self.plan.offsets_s
             await asyncio.gather(

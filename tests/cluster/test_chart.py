@@ -187,6 +187,28 @@ def test_the_service_account_gets_exactly_what_the_operator_uses(
     assert result.stdout.strip() == ("yes" if allowed else "no"), result.stderr
 
 
+def test_the_charts_own_judgecluster_passes_the_api_servers_validation(
+    controlplane: ControlPlane, release: str
+) -> None:
+    """`judgeCluster.enabled` renders a Secret and a JudgeCluster the real CRD (its structural
+    schema and CEL rules) accepts; a server-side dry run changes nothing."""
+    rendered = helm(
+        controlplane,
+        *("template", "other", str(CHART), "--namespace", release),
+        *("--set", "judgeCluster.enabled=true", "--show-only", "templates/judgecluster.yaml"),
+    )
+    result = controlplane.kubectl(
+        "apply", "--dry-run=server", "-n", release, "-f", "-", input=rendered, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "judgecluster.kubejudge.dev/judge created (server dry run)" in result.stdout
+    too_long = rendered.replace("name: judge\n", "name: judge-with-a-name-far-too-long\n")
+    refused = controlplane.kubectl(
+        "apply", "--dry-run=server", "-n", release, "-f", "-", input=too_long, check=False
+    )
+    assert refused.returncode != 0 and "at most 24 characters" in refused.stderr
+
+
 def test_the_operator_reconciles_the_example_as_the_chart_account(
     controlplane: ControlPlane, api: client.ApiClient, release: str, operator_log: Path
 ) -> None:

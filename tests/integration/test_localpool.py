@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from kubejudge import protocol, queue
+from kubejudge import poolload, protocol, queue
 from kubejudge.localpool import LocalPool
 from kubejudge.scaling import PoolLimits
 from kubejudge.settings import Settings
@@ -91,15 +91,14 @@ async def test_the_pool_follows_the_queue_and_stops_idle_workers_first(
     # One worker is judging when the queue empties: it is the one that stays.
     busy = local_pool.workers[1].name
     (tmp_path / f"{busy}.busy").touch()
-    await redis.delete(protocol.queue_stream(POOL))
-
-    async def heartbeats_in() -> bool:
-        return len(await redis.zrange(protocol.worker_index(POOL), 0, -1)) == 3
-
-    for _ in range(50):
-        if await heartbeats_in():
+    for _ in range(300):  # the three processes start and beat (slowly on a loaded machine)
+        load = await poolload.observe(redis, POOL)
+        if len(load.workers) == 3 and load.busy_pods == {busy}:
             break
         await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"heartbeats not in: {load.workers}")
+    await redis.delete(protocol.queue_stream(POOL))
     await poll_until(local_pool, lambda: len(local_pool.workers) == 1)
     assert [worker.name for worker in local_pool.workers] == [busy]
     await poll_until(local_pool, lambda: not local_pool.stopping)  # the other two drained

@@ -440,11 +440,11 @@ async def test_queue_growth_scales_up_at_once_and_down_after_the_delay_keeping_b
     busy = sorted(pod.metadata.name for pod in pods)[1:3]
     idle = [pod.metadata.name for pod in pods if pod.metadata.name not in busy]
     # The queue drains: two workers are still judging, the other two idle.
-    await redis.delete(protocol.queue_stream(pool))
     for pod in busy:
         await heartbeat(redis, pool=pool, pod=pod, busy=True)
     for pod in idle:
         await heartbeat(redis, pool=pool, pod=pod, busy=False)
+    await redis.delete(protocol.queue_stream(pool))
     drained = time.monotonic()
 
     wait_until(lambda: replicas(apps, namespace, deployment) == 2, timeout=10, what="down to 2")

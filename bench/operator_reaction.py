@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def bench(plane: controlplane.ControlPlane, runs: int) -> list[dict[str, float]]
                   str(ROOT / "charts/kubejudge/crds/judgecluster.yaml"))  # fmt: skip
     plane.kubectl("wait", "--for=condition=Established", "crd/judgeclusters.kubejudge.dev")
     namespace = plane.namespace("kj-bench")
-    server = localservices.start_redis(Path(tempfile.mkdtemp(prefix="kj-bench-redis-")))
+    redis_dir = Path(tempfile.mkdtemp(prefix="kj-bench-redis-"))
+    server = localservices.start_redis(redis_dir)
     client.CoreV1Api(api).create_namespaced_secret(namespace, client.V1Secret(
         metadata=client.V1ObjectMeta(name="stores"),
         string_data={"redis": server.url, "database": "postgresql://x@127.0.0.1:1/x",
@@ -127,6 +129,7 @@ def bench(plane: controlplane.ControlPlane, runs: int) -> list[dict[str, float]]
         operator.terminate()
         operator.wait(timeout=20)
         server.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
         plane.delete_namespace(namespace)
 
 

@@ -43,13 +43,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _raise_if_exited(process: subprocess.Popen[bytes], name: str, log: Path) -> None:
+    if process.poll() is not None:
+        raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}"
-            )
+        _raise_if_exited(process, name, log)
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -115,6 +117,7 @@ def start_postgres(
             start_new_session=True,
         )  # fmt: skip
     _wait_for_port(port, process, "postgres", log)
+    _wait_for_postgres_ready(port, process, log)
     created = subprocess.run(
         [_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "kubejudge",
          database],
@@ -123,6 +126,21 @@ def start_postgres(
     if created.returncode != 0 and "already exists" not in created.stderr:
         raise RuntimeError(f"createdb failed: {created.stderr}")
     return LocalServer("postgres", f"postgresql://kubejudge@127.0.0.1:{port}/{database}", process)
+
+
+def _wait_for_postgres_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Listening is not ready: during recovery PostgreSQL answers "the database system is
+    starting up" on an open port, so ask pg_isready until it accepts connections."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _raise_if_exited(process, "postgres", log)
+        ready = subprocess.run(
+            [_postgres_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], check=False
+        )
+        if ready.returncode == 0:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"postgres on 127.0.0.1:{port} did not accept connections within 30 s")
 
 
 @contextlib.contextmanager

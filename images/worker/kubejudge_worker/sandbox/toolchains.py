@@ -86,8 +86,12 @@ TOOLCHAINS: dict[str, Toolchain] = {
 
 
 def prepare_toolchains() -> None:
-    """What must exist before a box can start: the Go cache dir and the staged rustc."""
-    Path(GO_BUILD_CACHE).mkdir(parents=True, exist_ok=True)
+    """What must exist before a box can start: the Go cache layout and the staged rustc."""
+    cache = Path(GO_BUILD_CACHE)
+    # Go refuses a cache without its 256 shard dirs and cannot create them read-only; with
+    # them, a cold cache still works (Go builds what is missing and stores nothing).
+    for shard in range(256):
+        (cache / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
     stage_rust_toolchain()
 
 

@@ -146,3 +146,18 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+async def test_sigterm_past_the_grace_period_releases_the_submission_to_another_worker(
+    spawn_worker: Spawner, engine: AsyncEngine, redis: Redis
+) -> None:
+    process = spawn_worker(KUBEJUDGE_DRAIN_TIMEOUT_S="0.2")
+    token = await submit(engine, redis, source=SLOW, expected_output=b"42")
+    worker_id = await _judged_by(redis, token, process)
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 10) == 0
+    assert (await load(engine, token)).status_id == Status.PROCESSING  # released, not finished
+    assert not await redis.exists(protocol.worker_heartbeat(POOL, worker_id))
+    spawn_worker()  # no heartbeat to wait out: it takes the entry over at once
+    row = await wait_final(engine, token)
+    assert (row.status_id, row.attempt) == (Status.ACCEPTED, 2)

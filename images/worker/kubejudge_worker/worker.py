@@ -88,8 +88,7 @@ class Worker:
         block_ms = max(1, min(READ_BLOCK_MS, round(self.settings.reclaim_interval_s * 1000)))
         next_reclaim = 0.0
         loop = asyncio.get_running_loop()
-        while not self.stopping.is_set():
-            await self._slots.acquire()
+        while await self._take_slot():
             deliveries: list[queue.Delivery] = []
             try:
                 if loop.time() >= next_reclaim:
@@ -114,6 +113,23 @@ class Worker:
             if deliveries[0].reclaimed:
                 log.info("reclaimed %s from a dead worker", deliveries[0].entry.token)
             self._start(deliveries[0])
+
+    async def _take_slot(self) -> bool:
+        """Wait for a free slot; False (holding none) once we are stopping, even while every
+        slot is still busy, so the drain clock starts at SIGTERM."""
+        acquiring = asyncio.ensure_future(self._slots.acquire())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquiring
+        if acquiring.done() and not acquiring.cancelled():
+            if not self.stopping.is_set():
+                return True
+            self._slots.release()
+        return False
 
     def _start(self, delivery: queue.Delivery) -> None:
         task = asyncio.create_task(self._handle(delivery))

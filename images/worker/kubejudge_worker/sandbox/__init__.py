@@ -209,6 +209,12 @@ class Box:
         cgroups = self._sandbox.cgroups
         if cgroups is None:
             return process.run(spawn, report_fd=bwrap.REPORT_FD)
+        resident = cgroups.for_this_thread()
+        if resident is not None:
+            resident.limit(limits.memory_kb * 1024)
+            resident.reset()
+            spawn = replace(spawn, cgroup=resident, join_cgroup=False)
+            return process.run(spawn, report_fd=bwrap.REPORT_FD)
         cgroup = cgroups.create()
         try:
             cgroup.limit(limits.memory_kb * 1024)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import threading
 from pathlib import Path
 
 V1_MEMORY = Path("/sys/fs/cgroup/memory")
@@ -23,9 +24,16 @@ _counter = itertools.count()
 class RunCgroup:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._oom_kills_before = 0
 
     def limit(self, memory_bytes: int) -> None:
         (self.path / "memory.limit_in_bytes").write_text(str(memory_bytes))
+
+    def reset(self) -> None:
+        """Start a new run in a reused cgroup: peak back to the current usage, OOM kills so
+        far set aside."""
+        (self.path / "memory.max_usage_in_bytes").write_text("0")
+        self._oom_kills_before = self._oom_kills()
 
     def add(self, pid: int) -> None:
         (self.path / "cgroup.procs").write_text(str(pid))
@@ -34,11 +42,14 @@ class RunCgroup:
         return int((self.path / "memory.max_usage_in_bytes").read_text()) // 1024
 
     def oom_killed(self) -> bool:
+        return self._oom_kills() > self._oom_kills_before
+
+    def _oom_kills(self) -> int:
         for line in (self.path / "memory.oom_control").read_text().splitlines():
             name, _, value = line.partition(" ")
             if name == "oom_kill":
-                return int(value) > 0
-        return int((self.path / "memory.failcnt").read_text()) > 0
+                return int(value)
+        return 0
 
     def remove(self) -> None:
         with contextlib.suppress(OSError):
@@ -50,6 +61,7 @@ class MemoryCgroups:
 
     def __init__(self, parent: Path) -> None:
         self.parent = parent
+        self._local = threading.local()
 
     @classmethod
     def detect(cls) -> MemoryCgroups | None:
@@ -72,14 +84,33 @@ class MemoryCgroups:
         _remove_stale(base)
         return cls(parent)
 
+    def for_this_thread(self) -> RunCgroup | None:
+        """A cgroup this thread lives in, so the processes it spawns start inside it.
+
+        Moving a process into a v1 cgroup waits for an RCU grace period (milliseconds); a
+        thread moved once spawns every later box straight into its cgroup, which is reset
+        between runs. Memory is charged per process (mm), so the worker itself is not. Never
+        for the main thread: it owns the worker's memory, which would land under a box's limit.
+        None there; the caller moves each box instead.
+        """
+        if threading.get_native_id() == os.getpid():
+            return None
+        cgroup = getattr(self._local, "cgroup", None)
+        if cgroup is None:
+            path = self.parent / f"thread-{threading.get_native_id()}"
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "tasks").write_text(str(threading.get_native_id()))
+            cgroup = self._local.cgroup = RunCgroup(path)
+        return cgroup
+
     def create(self) -> RunCgroup:
         path = self.parent / f"run-{next(_counter)}"
         path.mkdir(parents=True)  # the parent again too, if another Sandbox here closed it
         return RunCgroup(path)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.parent.rmdir()
+        """Remove our cgroups; those of threads still alive stay, for `_remove_stale`."""
+        _remove_tree(self.parent)
 
 
 def _remove_stale(base: Path) -> None:
@@ -88,7 +119,14 @@ def _remove_stale(base: Path) -> None:
         pid = stale.name.rpartition("-")[2]
         if not pid.isdigit() or Path(f"/proc/{pid}").exists():
             continue
-        with contextlib.suppress(OSError):
-            for child in stale.glob("run-*"):
-                child.rmdir()
-            stale.rmdir()
+        _remove_tree(stale)
+
+
+def _remove_tree(parent: Path) -> None:
+    """rmdir a worker's cgroup and its (process-free) children; cgroupfs needs no unlinks."""
+    with contextlib.suppress(OSError):
+        for child in parent.iterdir():
+            if child.is_dir():
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+        parent.rmdir()

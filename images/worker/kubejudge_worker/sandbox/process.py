@@ -37,7 +37,8 @@ class Spawn:
     env: dict[str, str]  # bwrap builds the box's own; rlimit mode passes it to the program
     # bwrap mode: (info fd, block fd) of the handshake that puts the box in `cgroup` first.
     handshake: tuple[int, int] | None = None
-    cgroup: RunCgroup | None = None
+    cgroup: RunCgroup | None = None  # limits and measures the box
+    join_cgroup: bool = True  # move the box into it (False: it starts there already)
 
 
 def boxinit_args(
@@ -65,7 +66,8 @@ def run(spawn: Spawn, *, report_fd: int) -> RunResult:
         ours += [info_w, block_r]
     started = time.monotonic()
     pid = _spawn(spawn, targets, ours)
-    if spawn.handshake is not None and not _handshake(info_r, block_w, spawn.cgroup):
+    joining = spawn.cgroup if spawn.join_cgroup else None
+    if spawn.handshake is not None and not _handshake(info_r, block_w, joining):
         _kill(pid)
         os.wait4(pid, 0)
         for fd in (out_r, err_r, rep_r):

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration install system-deps controlplane-build \
+.PHONY: demo test lint unit install system-deps controlplane-build \
         controlplane-up controlplane-down bench clean images kind-up kind-down
 
 demo: install

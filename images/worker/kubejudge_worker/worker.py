@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -36,6 +38,7 @@ from kubejudge_worker.settings import WorkerSettings
 log = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 INFRA_RETRIES = 5
+REDIS_RETRY_MAX_S = 5.0
 
 
 class Worker:
@@ -180,8 +183,11 @@ class Worker:
         self._tokens.add(token)
         metrics.BUSY.labels(self.pool).inc()
         try:
-            await self._beat()
-            await self._publish("status", submission)
+            # Best effort: a Redis outage here must not fail the delivery, whose retry would
+            # claim again and spend an attempt (enough of them end as a false Internal Error).
+            with contextlib.suppress(RedisError, OSError):
+                await self._beat()
+                await self._publish("status", submission)
             verdict = await self._judge(submission, claim)
         finally:
             self._tokens.discard(token)
@@ -214,8 +220,24 @@ class Worker:
             log.warning("verdict for %s fenced out by a newer attempt", submission.token)
             return
         metrics.VERDICTS.labels(self.pool, verdict.status.name, str(final.language_id)).inc()
-        await self._publish("verdict", final)
-        await queue.ack(self.redis, pool=self.pool, delivery=delivery)
+        # The verdict is committed. Retrying the whole delivery now would find the row final
+        # and ack it unpublished, losing the event, so these steps wait out Redis on their own.
+        await self._through_outage(
+            "publishing the verdict", lambda: self._publish("verdict", final)
+        )
+        await self._through_outage(
+            "acking", lambda: queue.ack(self.redis, pool=self.pool, delivery=delivery)
+        )
+
+    async def _through_outage(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` until Redis takes it (a drain past its grace period cancels us)."""
+        for attempt in itertools.count():
+            try:
+                await step()
+                return
+            except (RedisError, OSError) as error:
+                log.warning("%s failed, retrying: %s", what, error)
+                await asyncio.sleep(min(0.5 * 2**attempt, REDIS_RETRY_MAX_S))
 
     async def _give_up(self, delivery: queue.Delivery, submission: Submission) -> None:
         reason = (
@@ -227,8 +249,13 @@ class Worker:
             self.engine, token=submission.token, attempt=submission.attempt, verdict=verdict
         )
         if final is not None:
-            await self._publish("verdict", final)
-        await queue.dead_letter(self.redis, pool=self.pool, delivery=delivery, reason=reason)
+            await self._through_outage(
+                "publishing the verdict", lambda: self._publish("verdict", final)
+            )
+        await self._through_outage(
+            "dead-lettering",
+            lambda: queue.dead_letter(self.redis, pool=self.pool, delivery=delivery, reason=reason),
+        )
         metrics.DEAD_LETTERS.labels(self.pool).inc()
         log.error("dead-lettered %s: %s", submission.token, reason)
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from support.processes import spawn_role, wait_ready
 
 from kubejudge import localservices
 from kubejudge.settings import Settings
@@ -52,35 +50,12 @@ class Stack:
 
     def start_gateway(self) -> None:
         self.processes["gateway"] = _spawn_gateway(self.gateway_port, self.env, self.logs)
-        _wait_ready(f"{self.gateway}/readyz", list(self.processes.values()), self.logs)
-
-
-def _spawn(role: str, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "kubejudge.cli", role, *args],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        wait_ready(f"{self.gateway}/readyz", list(self.processes.values()), self.logs)
 
 
 def _spawn_gateway(port: int, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    return _spawn("gateway", "--host", "127.0.0.1", "--port", str(port), env=env,
+    return spawn_role("gateway", "--host", "127.0.0.1", "--port", str(port), env=env,
                   log=logs / "gateway.log")  # fmt: skip
-
-
-def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(process.poll() is not None for process in processes):
-            tails = {log.name: log.read_text()[-2000:] for log in logs.glob("*.log")}
-            raise RuntimeError(f"a judge process exited early: {tails}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within 60 s")
 
 
 # Module-scoped: the worker must be gone before later tiers flush Redis and enqueue their own
@@ -100,16 +75,16 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "KUBEJUDGE_SANDBOX_ROOT": str(sandbox_root),
     }
     processes = {
-        "api": _spawn("api", "--host", "127.0.0.1", "--port", str(api_port), env=env,
+        "api": spawn_role("api", "--host", "127.0.0.1", "--port", str(api_port), env=env,
                       log=logs / "api.log"),
         "gateway": _spawn_gateway(gateway_port, env, logs),
-        "worker": _spawn("worker", "--concurrency", "2", "--metrics-port", "0", env=env,
+        "worker": spawn_role("worker", "--concurrency", "2", "--metrics-port", "0", env=env,
                          log=logs / "worker.log"),
     }  # fmt: skip
     try:
         api, gateway = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gateway_port}"
-        _wait_ready(f"{api}/readyz", list(processes.values()), logs)
-        _wait_ready(f"{gateway}/readyz", list(processes.values()), logs)
+        wait_ready(f"{api}/readyz", list(processes.values()), logs)
+        wait_ready(f"{gateway}/readyz", list(processes.values()), logs)
         yield Stack(
             page=f"{api}/?gateway=ws://127.0.0.1:{gateway_port}/ws",
             api=api,

@@ -116,13 +116,21 @@ async def read(
     redis: Redis, *, pool: str, consumer: str, count: int, block_ms: int
 ) -> list[Delivery]:
     """New entries for `consumer`, waiting up to `block_ms` for one to arrive."""
-    reply = await redis.xreadgroup(
-        protocol.QUEUE_GROUP,
-        consumer,
-        {protocol.queue_stream(pool): ">"},
-        count=count,
-        block=block_ms,
-    )
+    try:
+        reply = await redis.xreadgroup(
+            protocol.QUEUE_GROUP,
+            consumer,
+            {protocol.queue_stream(pool): ">"},
+            count=count,
+            block=block_ms,
+        )
+    except ResponseError as error:
+        if "NOGROUP" not in str(error):
+            raise
+        # Redis came back without its data: the reconciler refills the stream from
+        # PostgreSQL, and a group read from the start of it delivers all of that.
+        await ensure_group(redis, pool)
+        return []
     deliveries = []
     for _, entries in reply or []:
         for entry_id, fields in entries:

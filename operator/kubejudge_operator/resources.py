@@ -23,8 +23,16 @@ DRAIN_MARGIN_S = 15
 GRACE_MARGIN_S = 30
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432
-# The uid the kubejudge images create (see images/*/Dockerfile); runAsNonRoot checks it.
+# The uid the api and gateway images create (see images/*/Dockerfile); runAsNonRoot checks it.
 KUBEJUDGE_UID = 10001
+# What the worker process needs to set up each box, and nothing more (images/worker/README.md):
+WORKER_CAPABILITIES = (
+    "CHOWN",  # hand the source file in the fresh work dir to the box user
+    "KILL",  # end a box (it runs as another uid) at its wall or output limit
+    "SETGID",  # setpriv: drop to the box's gid, clear supplementary groups
+    "SETUID",  # setpriv: drop to the box's uid before bwrap starts
+    "SYS_ADMIN",  # its own mount namespace and each submission's size-capped tmpfs work dir
+)
 # The uids of the official redis and postgres alpine images' service users.
 REDIS_UID = 999
 POSTGRES_UID = 70
@@ -163,6 +171,20 @@ def restricted_container_security() -> dict[str, Any]:
     }
 
 
+def worker_container_security() -> dict[str, Any]:
+    """Exactly the capabilities the sandbox set-up uses, in the pod's own user namespace."""
+    return {
+        # Kubernetes refuses `false` alongside SYS_ADMIN. Nothing gains privilege on exec: the
+        # worker is container root already and only lowers its uid, bwrap sets no_new_privs for
+        # every box, and the image carries no setuid or setgid binaries.
+        "allowPrivilegeEscalation": True,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"], "add": list(WORKER_CAPABILITIES)},
+        # bwrap mounts a fresh /proc in its namespaces; a masked /proc makes that EPERM.
+        "procMount": "Unmasked",
+    }
+
+
 def http_probe(path: str, port: str, *, period_s: int) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": port}, "periodSeconds": period_s, "timeoutSeconds": 2}
 
@@ -175,7 +197,8 @@ def app_pod(
     container: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A pod template for api, gateway and workers: non-root, no service-account token."""
+    """A pod template for api, gateway and workers: non-root (workers override that, see
+    `build_worker`), no service-account token."""
     container = container | {
         "imagePullPolicy": spec.images.pull_policy,
         "envFrom": [{"configMapRef": {"name": name_of(owner, "config")}}],
@@ -256,8 +279,7 @@ def build_worker(owner: Owner, spec: ClusterSpec, pool: WorkerPool) -> dict[str,
         "readinessProbe": http_probe("/readyz", "metrics", period_s=5),
         "livenessProbe": http_probe("/healthz", "metrics", period_s=10),
         "resources": pool.resources,
-        # bwrap mounts a fresh /proc in its namespaces; a masked /proc makes that EPERM.
-        "securityContext": restricted_container_security() | {"procMount": "Unmasked"},
+        "securityContext": worker_container_security(),
         "env": [
             {
                 "name": "KUBEJUDGE_DRAIN_TIMEOUT_S",
@@ -269,17 +291,22 @@ def build_worker(owner: Owner, spec: ClusterSpec, pool: WorkerPool) -> dict[str,
     extra: dict[str, Any] = {
         # A worker drains on SIGTERM: its longest submission gets to finish.
         "terminationGracePeriodSeconds": spec.max_wall_time_s + GRACE_MARGIN_S,
-        # The pod's own user namespace: root inside a sandbox maps to nobody on the node.
+        # The pod's own user namespace: its root (which sets the boxes up) is an unprivileged
+        # uid on the node, and its capabilities reach only what that namespace owns.
         "hostUsers": False,
     }
     if pool.runtime_class_name:
         extra["runtimeClassName"] = pool.runtime_class_name
     template = app_pod(owner, spec, labels=labels, container=container, extra=extra)
     template["spec"]["volumes"].append({"name": "sandbox", "emptyDir": {"sizeLimit": "2Gi"}})
-    # bubblewrap creates user namespaces and mounts, which the runtime's default seccomp (and
-    # AppArmor) profiles refuse to unprivileged containers; the sandbox sets its own limits
-    # inside. See charts/kubejudge/README.md for what each platform needs.
-    template["spec"]["securityContext"] |= {
+    # Container root, on purpose: the worker mounts each work dir and drops to the box uid
+    # itself (setpriv), then bwrap runs unprivileged. bubblewrap creates user namespaces and
+    # mounts, which the runtime's default seccomp (and AppArmor) profiles refuse; the sandbox
+    # sets its own limits inside. See charts/kubejudge/README.md for what each platform needs.
+    template["spec"]["securityContext"] = {
+        "runAsNonRoot": False,
+        "runAsUser": 0,
+        "runAsGroup": 0,
         "seccompProfile": {"type": "Unconfined"},
         "appArmorProfile": {"type": "Unconfined"},
     }

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from kubejudge_operator import resources
 from kubejudge_operator.spec import ClusterSpec, Owner
+from kubejudge_worker.settings import WorkerSettings
 
 OWNER = Owner(name="judge", namespace="contest", uid="0b8e-uid")
 CRD = Path(__file__).resolve().parents[2] / "charts/kubejudge/crds/judgecluster.yaml"
@@ -68,19 +69,39 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
     assert "replicas" not in worker["spec"]  # the autoscaler owns it, via /scale
     pod = worker["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == resources.KUBEJUDGE_UID
+    assert pod["enableServiceLinks"] is False
+    # Container root, but only in the pod's own user namespace: an unprivileged uid on the node.
+    assert pod["hostUsers"] is False
+    assert pod["securityContext"] == {
+        "runAsNonRoot": False,
+        "runAsUser": 0,
+        "runAsGroup": 0,
+        "seccompProfile": {"type": "Unconfined"},  # bwrap's unshare(CLONE_NEWUSER), mounts
+        "appArmorProfile": {"type": "Unconfined"},  # the default profile denies mount
+    }
     assert pod["terminationGracePeriodSeconds"] > 120  # above maxWallTimeSeconds
     container = pod["containers"][0]
     assert container["args"][:5] == ["worker", "--pool", "general", "--concurrency", "2"]
-    assert pod["hostUsers"] is False  # root in a sandbox is nobody on the node
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert {"/tmp", resources.SANDBOX_ROOT} <= mounts
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Exactly what the sandbox set-up uses (tests/sandbox passes with these and fails without
+    # any one of them), nothing else; everything else dropped.
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": True,  # Kubernetes refuses false alongside SYS_ADMIN
+        "readOnlyRootFilesystem": True,
+        "capabilities": {
+            "drop": ["ALL"],
+            "add": ["CHOWN", "KILL", "SETGID", "SETUID", "SYS_ADMIN"],
+        },
+        "procMount": "Unmasked",  # bwrap mounts a fresh /proc
+    }
+    # The writable places under the read-only root: scratch, and the work dirs and boxinit.
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"tmp": "/tmp", "sandbox": resources.SANDBOX_ROOT}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(volumes) == set(mounts)
+    assert all("emptyDir" in volume for volume in volumes.values())
+    assert str(WorkerSettings.model_fields["sandbox_root"].default) == resources.SANDBOX_ROOT
     env_names = {item["name"]: item.get("value") for item in container["env"]}
     assert int(env_names["KUBEJUDGE_DRAIN_TIMEOUT_S"]) < pod["terminationGracePeriodSeconds"]
-    assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     env = {item["name"]: item for item in container["env"]}
     assert env["KUBEJUDGE_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["KUBEJUDGE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
@@ -95,6 +116,26 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
     jvm = children()[("Deployment", "judge-worker-jvm")]["spec"]["template"]["spec"]
     assert jvm["runtimeClassName"] == "gvisor"
     assert "runtimeClassName" not in pod
+
+
+def test_frontends_stay_non_root_without_capabilities() -> None:
+    """Only the worker pods get root and capabilities; api and gateway keep none."""
+    built = children()
+    for component in ("api", "gateway"):
+        pod = built[("Deployment", f"judge-{component}")]["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": resources.KUBEJUDGE_UID,
+            "runAsGroup": resources.KUBEJUDGE_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        assert pod["automountServiceAccountToken"] is False
+        assert "hostUsers" not in pod
+        assert pod["containers"][0]["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
 
 
 def test_frontends_have_their_replicas_ports_and_services() -> None:

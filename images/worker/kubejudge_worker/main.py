@@ -58,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
         "worker %s: pool %s, concurrency %d, sandbox %s (memory by %s)",
         worker_id, settings.pool, settings.concurrency, sandbox.mode, sandbox.memory_accounting,
     )  # fmt: skip
+    if sandbox.memory_accounting == "rlimit":
+        log.warning(
+            "no writable cgroup v1 memory controller: memory is limited per process "
+            "(RLIMIT_DATA), so Java and Node.js cannot start"
+        )
     try:
         released = asyncio.run(_serve(settings, sandbox, worker_id))
     finally:

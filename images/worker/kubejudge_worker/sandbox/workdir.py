@@ -33,7 +33,9 @@ class WorkDir:
         root.mkdir(mode=0o711, parents=True, exist_ok=True)
         root.chmod(0o711)  # the box user passes through to its own work dir, lists nothing
         self.path = Path(tempfile.mkdtemp(prefix="box-", dir=root))
-        options = f"size={size_bytes},mode=0755,uid={owner_uid},gid={owner_uid}"
+        # The box user owns it; group 0 may write too, so the host (container root without
+        # CAP_DAC_OVERRIDE) can create the source file before the first run.
+        options = f"size={size_bytes},mode=0775,uid={owner_uid},gid=0"
         if _libc.mount(b"tmpfs", bytes(self.path), b"tmpfs", _MOUNT_FLAGS, options.encode()) != 0:
             error = ctypes.get_errno()
             os.rmdir(self.path)

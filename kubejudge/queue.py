@@ -33,6 +33,17 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
+# KEYS: stream. ARGV: group, entry id, consumer.
+# Drop the entry only while `consumer` still holds it, and leave the marker to whichever entry
+# of the token is still being judged. Returns 1 if dropped.
+_DROP_IF_HELD = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #pending == 0 or pending[1][2] ~= ARGV[3] then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+"""
+
 # KEYS: stream, marker, dead-letter stream. ARGV: group, entry id, token, reason, at_ms.
 _DEAD_LETTER = """
 redis.call('XADD', KEYS[3], '*', 'token', ARGV[3], 'entry_id', ARGV[2], 'reason', ARGV[4],
@@ -181,6 +192,21 @@ async def ack(redis: Redis, *, pool: str, delivery: Delivery) -> None:
         protocol.QUEUE_GROUP,
         delivery.entry_id,
     )
+
+
+async def drop_if_held(redis: Redis, *, pool: str, delivery: Delivery, consumer: str) -> bool:
+    """A fenced-out attempt is done with its entry. If another worker reclaimed the entry, it
+    is theirs to ack; if it is still ours, it was a duplicate entry of the token and nobody
+    else ever will (its owner is alive), so drop it. True if dropped."""
+    dropped = await redis.eval(
+        _DROP_IF_HELD,
+        1,
+        protocol.queue_stream(pool),
+        protocol.QUEUE_GROUP,
+        delivery.entry_id,
+        consumer,
+    )
+    return bool(dropped)
 
 
 async def dead_letter(redis: Redis, *, pool: str, delivery: Delivery, reason: str) -> None:

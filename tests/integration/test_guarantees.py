@@ -280,16 +280,19 @@ async def _drained(redis: Redis) -> bool:
     return (await queue.backlog(redis, POOL)).total == 0
 
 
+# One slot: the second delivery finds the row final and is skipped. Two slots: both deliveries
+# run at once; the older attempt's verdict is fenced out and its entry must still be acked.
+@pytest.mark.parametrize("concurrency", [1, 2], ids=["in-turn", "at-once"])
 async def test_a_duplicate_delivery_yields_one_verdict_and_is_acked(
-    stack: Stack, own_client: Redis, engine: AsyncEngine
+    concurrency: int, stack: Stack, own_client: Redis, engine: AsyncEngine
 ) -> None:
     token = await submit(engine, own_client, source="print(42)\n", expected_output=b"42\n")
     # At-least-once: the same token a second time, past the marker that normally prevents it.
     await own_client.xadd(protocol.queue_stream(POOL), protocol.QueueEntry(token=token).fields())
-    stack.start_worker("worker", concurrency=1)
+    stack.start_worker("worker", concurrency=concurrency)
     row = await wait_final(engine, token, timeout_s=20)
     await _until(lambda: _drained(own_client), timeout_s=10)
-    assert (row.status_id, row.attempt) == (Status.ACCEPTED, 1)
+    assert (row.status_id, row.attempt) == (Status.ACCEPTED, concurrency)
     assert (await load(engine, token)).finished_at == row.finished_at
     verdicts = [e for e in await events_for(own_client, USER, token) if e.type == "verdict"]
     assert len(verdicts) == 1
@@ -315,3 +318,23 @@ async def test_an_older_attempts_late_verdict_never_overwrites_a_newer_one(
     assert await record.claim(engine, token) is None  # final: no third attempt starts
     row = await load(engine, token)
     assert (row.status_id, row.attempt, row.stdout) == (Status.ACCEPTED, 2, b"newer\n")
+
+
+async def test_a_fenced_out_attempt_leaves_a_reclaimed_entry_to_its_new_owner(
+    redis: Redis, engine: AsyncEngine
+) -> None:
+    token = await submit(engine, redis, source="print(1)\n")
+    [slow] = await queue.read(redis, pool=POOL, consumer="slow", count=1, block_ms=10)
+    # "slow" has no heartbeat, so it looks dead: "fresh" takes the entry over.
+    [taken] = await queue.reclaim(redis, pool=POOL, consumer="fresh", count=1)
+    assert taken.entry_id == slow.entry_id
+    assert not await queue.drop_if_held(redis, pool=POOL, delivery=slow, consumer="slow")
+    pending = await redis.xpending_range(
+        protocol.queue_stream(POOL), protocol.QUEUE_GROUP, min="-", max="+", count=10
+    )
+    assert [(p["message_id"].decode(), p["consumer"].decode()) for p in pending] == [
+        (slow.entry_id, "fresh")
+    ]
+    assert await redis.exists(protocol.enqueued_marker(token))
+    assert await queue.drop_if_held(redis, pool=POOL, delivery=taken, consumer="fresh")
+    assert (await queue.backlog(redis, POOL)).total == 0

@@ -4,7 +4,8 @@ Per submission (DESIGN.md guarantees 1, 2 and 5):
     claim the row (attempt + 1, Processing) -> publish a `status` event -> judge in the
     sandbox -> write the verdict fenced by our attempt -> publish the `verdict` event -> XACK.
 A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
-newer attempt is dropped without acking (the newer attempt's worker acks). Entries of workers
+newer attempt is dropped, and so is its entry unless another worker reclaimed it (then the
+newer attempt's worker acks it). Entries of workers
 whose heartbeat expired are reclaimed; past `max_attempts` the submission ends as Internal
 Error and is dead-lettered. `stop()` (SIGTERM) stops intake, lets running submissions finish
 within `drain_timeout_s`, then releases the rest by removing our heartbeat.
@@ -218,6 +219,12 @@ class Worker:
         if final is None:
             metrics.FENCED.labels(self.pool).inc()
             log.warning("verdict for %s fenced out by a newer attempt", submission.token)
+            await self._through_outage(
+                "dropping a fenced-out entry",
+                lambda: queue.drop_if_held(
+                    self.redis, pool=self.pool, delivery=delivery, consumer=self.worker_id
+                ),
+            )
             return
         metrics.VERDICTS.labels(self.pool, verdict.status.name, str(final.language_id)).inc()
         # The verdict is committed. Retrying the whole delivery now would find the row final
@@ -229,7 +236,7 @@ class Worker:
             "acking", lambda: queue.ack(self.redis, pool=self.pool, delivery=delivery)
         )
 
-    async def _through_outage(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+    async def _through_outage(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
         """Run `step` until Redis takes it (a drain past its grace period cancels us)."""
         for attempt in itertools.count():
             try:

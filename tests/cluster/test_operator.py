@@ -226,8 +226,7 @@ def test_children_appear_owned_and_the_cluster_becomes_ready(
         )  # fmt: skip
         assert child.metadata.labels["app.kubernetes.io/instance"] == name
     assert worker.spec.replicas == 1  # created at minReplicas
-    # The worker pod as the real API server stored it (it refuses allowPrivilegeEscalation
-    # false alongside SYS_ADMIN, and hostUsers with host namespaces).
+    # The worker pod as the real API server validated and stored it.
     pod = worker.spec.template.spec
     assert pod.automount_service_account_token is False
     assert pod.host_users is False
@@ -236,7 +235,9 @@ def test_children_appear_owned_and_the_cluster_becomes_ready(
     security = pod.containers[0].security_context
     assert security.capabilities.drop == ["ALL"]
     assert security.capabilities.add == ["CHOWN", "KILL", "SETGID", "SETUID", "SYS_ADMIN"]
-    assert (security.allow_privilege_escalation, security.read_only_root_filesystem) == (True, True)
+    assert (security.allow_privilege_escalation, security.read_only_root_filesystem) == (
+        False, True,
+    )  # fmt: skip
     assert security.proc_mount == "Unmasked"
     assert pod.termination_grace_period_seconds > 60
     config = core.read_namespaced_config_map(f"{name}-config", namespace)

@@ -1,8 +1,9 @@
 """The sandbox works with exactly the capabilities the operator grants worker pods, and each
 one of them is needed: a run with one left out fails.
 
-The child process is root with its bounding set cut down (`setpriv --bounding-set`), like the
-worker in its pod: container root, `capabilities: {drop: [ALL], add: WORKER_CAPABILITIES}`.
+The child process is root with its bounding set cut down (`setpriv --bounding-set`) and
+no_new_privs set, like the worker in its pod: container root, `allowPrivilegeEscalation: false`,
+`capabilities: {drop: [ALL], add: WORKER_CAPABILITIES}`.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def run_with(capabilities: list[str], root: Path) -> subprocess.CompletedProcess
     return subprocess.run(
         [
             *(shutil.which("setpriv") or "setpriv", f"--bounding-set={bounding}"),
-            *("--inh-caps=-all", "--", sys.executable, "-c", SCRIPT, str(root)),
+            *("--inh-caps=-all", "--no-new-privs", "--", sys.executable, "-c", SCRIPT, str(root)),
         ],
         capture_output=True,
         text=True,

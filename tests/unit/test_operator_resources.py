@@ -85,7 +85,7 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
     # Exactly what the sandbox set-up uses (tests/sandbox passes with these and fails without
     # any one of them), nothing else; everything else dropped.
     assert container["securityContext"] == {
-        "allowPrivilegeEscalation": True,  # Kubernetes refuses false alongside SYS_ADMIN
+        "allowPrivilegeEscalation": False,  # no_new_privs: the worker only lowers its uid
         "readOnlyRootFilesystem": True,
         "capabilities": {
             "drop": ["ALL"],

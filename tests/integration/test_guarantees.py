@@ -41,7 +41,12 @@ if shutil.which("bwrap") is None:
 USER = "alice"
 # Short, so a submission lost with Redis is put back within seconds of the restart.
 RECONCILE_ENV = {"KUBEJUDGE_RECONCILE_AFTER_S": "2", "KUBEJUDGE_RECONCILE_INTERVAL_S": "0.5"}
-WORKER_ENV = {"KUBEJUDGE_HEARTBEAT_TTL_S": "1", "KUBEJUDGE_RECLAIM_INTERVAL_S": "0.3"}
+# A short drain too, so stopping the stack after a test never waits out the 25 s default.
+WORKER_ENV = {
+    "KUBEJUDGE_HEARTBEAT_TTL_S": "1",
+    "KUBEJUDGE_RECLAIM_INTERVAL_S": "0.3",
+    "KUBEJUDGE_DRAIN_TIMEOUT_S": "2",
+}
 
 
 def _program(index: int) -> str:

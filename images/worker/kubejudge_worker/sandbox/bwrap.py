@@ -49,6 +49,9 @@ def bwrap_argv(spec: BoxSpec, command: list[str]) -> list[str]:
         f"--reuid={uid}",
         f"--regid={uid}",
         "--clear-groups",
+        # bwrap's --die-with-parent guards only the box; this guards bwrap itself, which
+        # otherwise waits forever on its setup eventfd when the worker dies mid-start.
+        "--pdeathsig=KILL",
         "--",
         spec.bwrap,
         "--unshare-user",

@@ -19,14 +19,17 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from support.polling import wait_until as _wait_until
 
 from kubejudge import localservices
 from kubejudge.settings import Settings
@@ -34,28 +37,14 @@ from kubejudge.settings import Settings
 if TYPE_CHECKING:
     from tests.controlplane.fixture import ControlPlane
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubejudge"
 EXAMPLE = ROOT / "examples" / "judgecluster.yaml"
 RELEASE = "kj"
 SERVICE_ACCOUNT = f"{RELEASE}-kubejudge-operator"
-GROUP, VERSION, PLURAL = "kubejudge.dev", "v1alpha1", "judgeclusters"
 FORBIDDEN = ("403", "Forbidden", "forbidden")
-
-
-def wait_until(fn: Callable[[], T], *, timeout: float = 60.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except (ApiException, OSError) as error:  # not there yet
-            last = error
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}") from last
+# A helm install and the first reconcile take longer than one object's change.
+wait_until = partial(_wait_until, timeout=60.0, interval=0.2)
 
 
 def helm(controlplane: ControlPlane, *args: str) -> str:

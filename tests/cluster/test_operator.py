@@ -16,38 +16,24 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from redis.asyncio import Redis
+from support.polling import wait_until
 
 from kubejudge import localservices, protocol, queue
 
 if TYPE_CHECKING:
     from tests.controlplane.fixture import ControlPlane
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "charts/kubejudge/crds/judgecluster.yaml"
-GROUP, VERSION, PLURAL = "kubejudge.dev", "v1alpha1", "judgeclusters"
 POLL_S = 1.0  # the operator's default poll interval, used as is
 RECONCILE_S = 2.0
-
-
-def wait_until(fn: Callable[[], T], *, timeout: float = 30.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except (ApiException, OSError) as error:  # not there yet / not listening yet
-            last = error
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}") from last
 
 
 @pytest.fixture(scope="module")

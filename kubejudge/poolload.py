@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from kubejudge import protocol
-from kubejudge.queue import Backlog, backlog
+from kubejudge.queue import Backlog, backlog, oldest_waiting_age_ms
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 class PoolLoad:
     backlog: Backlog
     workers: tuple[protocol.Heartbeat, ...]  # live workers: heartbeat not yet expired
+    oldest_waiting_ms: int = 0  # age of the first entry not yet handed to a worker
 
     @property
     def busy(self) -> int:
@@ -50,7 +51,11 @@ async def live_workers(redis: Redis, pool: str) -> tuple[protocol.Heartbeat, ...
 
 
 async def observe(redis: Redis, pool: str) -> PoolLoad:
-    return PoolLoad(backlog=await backlog(redis, pool), workers=await live_workers(redis, pool))
+    return PoolLoad(
+        backlog=await backlog(redis, pool),
+        workers=await live_workers(redis, pool),
+        oldest_waiting_ms=await oldest_waiting_age_ms(redis, pool),
+    )
 
 
 def _text(value: bytes | str) -> str:

@@ -123,6 +123,27 @@ async def backlog(redis: Redis, pool: str) -> Backlog:
     return Backlog(waiting=await redis.xlen(protocol.queue_stream(pool)), pending=0)
 
 
+async def oldest_waiting_age_ms(redis: Redis, pool: str) -> int:
+    """How long the first entry no worker has been handed yet has waited; 0 when none waits.
+
+    An entry id's first part is the millisecond Redis added it, so the age needs no field read.
+    """
+    stream = protocol.queue_stream(pool)
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError:  # no stream yet: nothing was ever enqueued
+        return 0
+    start = "-"  # no group yet: every entry waits
+    for group in groups:
+        if _text(group["name"]) == protocol.QUEUE_GROUP:
+            start = "(" + _text(group["last-delivered-id"])  # exclusive: the next undelivered
+    first = await redis.xrange(stream, min=start, max="+", count=1)
+    if not first:
+        return 0
+    enqueued_ms = int(_text(first[0][0]).split("-", 1)[0])
+    return max(0, protocol.now_ms() - enqueued_ms)
+
+
 async def read(
     redis: Redis, *, pool: str, consumer: str, count: int, block_ms: int
 ) -> list[Delivery]:

@@ -190,6 +190,7 @@ class ClusterLoop:
             pool=pool.name,
             limits=pool.limits,
             seen=seen,
+            oldest_waiting_ms=load.oldest_waiting_ms,
             decision=decision,
         )
         entry: dict[str, Any] = {

@@ -11,6 +11,11 @@ from kubejudge.scaling import Decision, Observation, PoolLimits
 LABELS = ("namespace", "cluster", "pool")
 
 BACKLOG = Gauge("kubejudge_pool_backlog", "Submissions waiting or being judged", LABELS)
+OLDEST_WAITING = Gauge(
+    "kubejudge_pool_oldest_waiting_seconds",
+    "Age of the oldest submission no worker has started (0 when none waits)",
+    LABELS,
+)
 BUSY = Gauge("kubejudge_pool_busy_workers", "Workers judging at least one submission", LABELS)
 DESIRED = Gauge("kubejudge_pool_desired_replicas", "Replicas the policy asked for", LABELS)
 CURRENT = Gauge("kubejudge_pool_current_replicas", "Replicas before the decision", LABELS)
@@ -29,10 +34,12 @@ def record(
     pool: str,
     limits: PoolLimits,
     seen: Observation,
+    oldest_waiting_ms: int,
     decision: Decision,
 ) -> None:
     labels = {"namespace": namespace, "cluster": cluster, "pool": pool}
     BACKLOG.labels(**labels).set(seen.backlog)
+    OLDEST_WAITING.labels(**labels).set(oldest_waiting_ms / 1000)
     BUSY.labels(**labels).set(seen.busy)
     DESIRED.labels(**labels).set(decision.desired)
     CURRENT.labels(**labels).set(decision.current)
@@ -45,6 +52,6 @@ def record(
 
 def forget(*, namespace: str, cluster: str, pool: str) -> None:
     """Drop a pool's series once the pool (or its JudgeCluster) is gone."""
-    for gauge in (BACKLOG, BUSY, DESIRED, CURRENT, MIN, MAX):
+    for gauge in (BACKLOG, OLDEST_WAITING, BUSY, DESIRED, CURRENT, MIN, MAX):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, cluster, pool)

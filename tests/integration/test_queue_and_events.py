@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 
 from kubejudge import events, protocol, queue
@@ -26,6 +28,40 @@ async def test_backlog_counts_waiting_and_delivered_entries(redis: Redis) -> Non
 
 async def test_backlog_of_an_unknown_pool_is_empty(redis: Redis) -> None:
     assert (await queue.backlog(redis, "nowhere")).total == 0
+
+
+async def test_nothing_waiting_has_no_age(redis: Redis) -> None:
+    assert await queue.oldest_waiting_age_ms(redis, "nowhere") == 0
+    await queue.ensure_group(redis, "p")
+    assert await queue.oldest_waiting_age_ms(redis, "p") == 0
+
+
+async def test_the_oldest_waiting_age_follows_the_first_undelivered_entry(redis: Redis) -> None:
+    await queue.ensure_group(redis, "p")
+    first = await queue.enqueue(redis, pool="p", token="a")
+    await asyncio.sleep(0.2)
+    second = await queue.enqueue(redis, pool="p", token="b")
+    assert first is not None and second is not None
+
+    async def age_within_clock_reads(entry_id: str) -> int:
+        enqueued_ms = int(entry_id.split("-")[0])
+        before = protocol.now_ms()
+        age = await queue.oldest_waiting_age_ms(redis, "p")
+        assert before - enqueued_ms <= age <= protocol.now_ms() - enqueued_ms
+        return age
+
+    assert await age_within_clock_reads(first) >= 200
+    await redis.xreadgroup(protocol.QUEUE_GROUP, "w1", {protocol.queue_stream("p"): ">"}, count=1)
+    await age_within_clock_reads(second)  # "a" is being judged now, not waiting
+    await redis.xreadgroup(protocol.QUEUE_GROUP, "w1", {protocol.queue_stream("p"): ">"}, count=1)
+    assert await queue.oldest_waiting_age_ms(redis, "p") == 0
+
+
+async def test_without_a_group_every_entry_waits(redis: Redis) -> None:
+    first = await queue.enqueue(redis, pool="p", token="a")
+    assert first is not None
+    age = await queue.oldest_waiting_age_ms(redis, "p")
+    assert 0 <= age <= protocol.now_ms() - int(first.split("-")[0])
 
 
 async def test_an_event_lands_in_history_and_on_both_channels(redis: Redis) -> None:

@@ -15,6 +15,7 @@ from kubejudge_worker.judge import Verdict
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
 from kubejudge_worker.worker import Worker
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from worker_rows import POOL, add_problem, events_for, load, submit, wait_final
@@ -59,6 +60,7 @@ async def worker(
 async def test_a_verdict_reaches_the_row_then_the_feed_then_the_queue_is_acked(
     worker: Worker, engine: AsyncEngine, redis: Redis
 ) -> None:
+    observed_before = _submit_to_verdict_count()
     token = await submit(engine, redis, source=DOUBLE, stdin=b"21\n", expected_output=b"42")
     row = await wait_final(engine, token)
     assert (row.status_id, row.stdout, row.attempt) == (Status.ACCEPTED, b"42\n", 1)
@@ -73,7 +75,8 @@ async def test_a_verdict_reaches_the_row_then_the_feed_then_the_queue_is_acked(
         "token", "status", "language_id", "problem_id", "time", "wall_time", "memory",
         "memory_limit_exceeded", "exit_code", "message", "tests", "finished_at",
     }  # fmt: skip
-    await _until_acked(redis, token)
+    await _until_acked(redis, token)  # the verdict's metrics are recorded before the ack
+    assert _submit_to_verdict_count() == observed_before + 1
     beat = protocol.Heartbeat.model_validate_json(
         await redis.get(protocol.worker_heartbeat(POOL, "w-test"))
     )
@@ -159,3 +162,11 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 1
             if await check():
                 return
             await asyncio.sleep(0.05)
+
+
+def _submit_to_verdict_count() -> float:
+    """Verdicts observed so far for Python (71), from the worker's own metrics registry."""
+    count = REGISTRY.get_sample_value(
+        "kubejudge_worker_submit_to_verdict_seconds_count", {"language": "71"}
+    )
+    return count or 0.0

@@ -22,6 +22,12 @@ QUEUE_WAIT_SECONDS = Histogram(
     ["pool"],
     buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+SUBMIT_TO_VERDICT_SECONDS = Histogram(
+    "kubejudge_worker_submit_to_verdict_seconds",
+    "From the submission's creation to its verdict being written (the row's own timestamps)",
+    ["language"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160, 300, 600),
+)
 SANDBOX_FAILURES = Counter(
     "kubejudge_worker_sandbox_failures_total",
     "Runs where the sandbox itself failed (Internal Error)",

@@ -227,6 +227,10 @@ class Worker:
             )
             return
         metrics.VERDICTS.labels(self.pool, verdict.status.name, str(final.language_id)).inc()
+        if final.finished_at is not None:
+            # created_at is the database's clock, finished_at ours: clamp a small skew.
+            waited = (final.finished_at - final.created_at).total_seconds()
+            metrics.SUBMIT_TO_VERDICT_SECONDS.labels(str(final.language_id)).observe(max(0, waited))
         # The verdict is committed. Retrying the whole delivery now would find the row final
         # and ack it unpublished, losing the event, so these steps wait out Redis on their own.
         await self._through_outage(

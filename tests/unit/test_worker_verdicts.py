@@ -96,11 +96,12 @@ def test_bwrap_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> No
         toolchain=toolchain("go"), scratch_bytes=1 << 20,
     )  # fmt: skip
     argv = bwrap_argv(spec, ["3", "1000", "-1", "-", "cpu=1", "--", "./main", "; rm -rf /"])
-    assert argv[:5] == [
+    assert argv[:6] == [
         "/usr/bin/setpriv",
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
+        "--pdeathsig=KILL",  # bwrap itself dies with the worker thread that started it
         "--",
     ]
     for flag in (

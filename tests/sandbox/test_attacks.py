@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,9 @@ def _processes_with(marker: str) -> list[int]:
 def test_infinite_loop_is_stopped_by_the_time_limit(sandbox: Sandbox) -> None:
     verdict = attack(sandbox, 71, "while True:\n    pass\n", expected=None)
     assert verdict.status is Status.TIME_LIMIT_EXCEEDED
-    assert verdict.time is not None and verdict.time <= 2
+    # RLIMIT_CPU takes whole seconds (ceil(1.0 + 0.5 extra) = 2) and the kernel acts on it at
+    # the next scheduler tick, so the tree may have used a tick past 2 s (2.001 s seen in CI).
+    assert verdict.time is not None and verdict.time < Decimal("2.05")
 
 
 def test_sleeping_past_the_wall_limit(sandbox: Sandbox) -> None:

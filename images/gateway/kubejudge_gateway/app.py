@@ -72,6 +72,7 @@ class Gateway:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        await self.hub.stop()
         self.hub_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.hub_task

@@ -72,6 +72,8 @@ class Hub:
         self._online = asyncio.Event()
         self._heard_at = 0.0  # loop time of the last reply on the pub/sub connection
         self._went_online = False  # whether the current connection attempt got through
+        self._stopping = False
+        self._pubsub: PubSub | None = None
 
     @property
     def online(self) -> bool:
@@ -110,12 +112,18 @@ class Hub:
     async def run(self) -> None:
         """Keep the pub/sub connection up until cancelled, reconnecting with backoff."""
         failures = 0
-        while True:
+        while not self._stopping:
             self._went_online = False
             try:
                 await self._serve()
             except* (RedisError, OSError) as group:
-                log.warning("lost Redis pub/sub: %s", group.exceptions[0])
+                if not self._stopping:
+                    log.warning("lost Redis pub/sub: %s", group.exceptions[0])
+            except* RuntimeError:  # redis-py's answer to a read on a connection we closed
+                if not self._stopping:
+                    raise
+            if self._stopping:
+                return
             if self._went_online:
                 failures = 0
                 self._metrics.feed_losses.inc()
@@ -126,7 +134,7 @@ class Hub:
     async def _serve(self) -> None:
         # No retries inside redis-py: a silent reconnect would hide the messages it missed.
         client = Redis.from_url(self._redis_url, retry=Retry(NoBackoff(), 0))
-        pubsub = client.pubsub()
+        pubsub = self._pubsub = client.pubsub()
         try:
             await pubsub.connect()
             self._online.set()
@@ -138,8 +146,17 @@ class Hub:
                 tasks.create_task(self._watch_silence())
         finally:
             self._online.clear()
+            self._pubsub = None
             await pubsub.aclose()
             await client.aclose()
+
+    async def stop(self) -> None:
+        """End `run`. Cancelling it is not enough on its own: redis-py can swallow the
+        CancelledError of a task blocked in a pub/sub read (seen in CI: a gateway that closed its
+        sockets on SIGTERM, then stayed up). Closing the connection ends that read for sure."""
+        self._stopping = True
+        if self._pubsub is not None and self._pubsub.connection is not None:
+            await self._pubsub.connection.disconnect()
 
     async def _write_commands(self, pubsub: PubSub) -> None:
         while True:

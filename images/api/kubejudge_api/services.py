@@ -60,9 +60,10 @@ class Services:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: redis-py can swallow a cancellation (seen in the gateway's pub/sub reads), and
+        # a task that missed its cancel must not hang shutdown.
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=5)
         await self.waiter.close()
         await self.redis.aclose()
         await self.pg.close()

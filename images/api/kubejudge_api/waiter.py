@@ -34,11 +34,16 @@ class VerdictWaiter:
         self._subscriptions: dict[str, Subscription] = {}
         self._active = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="verdict-waiter")
 
     async def close(self) -> None:
+        # The flag, not only the cancel, ends the reader: redis-py can swallow a CancelledError
+        # raised inside a pub/sub read (seen in the gateway), and the reader then loops on.
+        self._closing = True
+        self._active.set()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -67,7 +72,7 @@ class VerdictWaiter:
                     await self._pubsub.unsubscribe(channel)
 
     async def _read(self) -> None:
-        while True:
+        while not self._closing:
             await self._active.wait()
             try:
                 message = await self._pubsub.get_message(timeout=1.0)

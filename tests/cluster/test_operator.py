@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from redis.asyncio import Redis
+from support.kube import http_get, read_cluster
 from support.polling import wait_until
 
 from kubejudge import localservices, protocol, queue
@@ -86,7 +86,9 @@ def operator(
     with log.open("wb") as output:
         process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: _get(f"http://127.0.0.1:{ports['liveness']}/healthz"), what="liveness")
+        wait_until(
+            lambda: http_get(f"http://127.0.0.1:{ports['liveness']}/healthz"), what="liveness"
+        )
         yield ports
         # While the operator still runs, so it releases its finalizers and the namespace goes.
         controlplane.kubectl("delete", "judgeclusters", "--all", "-n", namespace, "--wait=true")
@@ -141,17 +143,6 @@ def cluster(
         )
 
     return create
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a loopback URL
-        return bytes(response.read())
-
-
-def read_cluster(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    return client.CustomObjectsApi(api).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, name
-    )
 
 
 def patch_cluster(api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -462,7 +453,7 @@ async def test_queue_growth_scales_up_at_once_and_down_after_the_delay_keeping_b
 
 
 def test_metrics_report_each_pool(operator: dict[str, int]) -> None:
-    text = _get(f"http://127.0.0.1:{operator['metrics']}/metrics").decode()
+    text = http_get(f"http://127.0.0.1:{operator['metrics']}/metrics").decode()
     for metric in ("backlog", "busy_workers", "desired_replicas", "current_replicas",
                    "min_replicas", "max_replicas", "scalings_total"):  # fmt: skip
         assert f"kubejudge_pool_{metric}{{" in text

@@ -17,18 +17,18 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from support.kube import http_get, read_cluster
 from support.polling import wait_until as _wait_until
 
 from kubejudge import localservices
@@ -42,7 +42,8 @@ CHART = ROOT / "charts" / "kubejudge"
 EXAMPLE = ROOT / "examples" / "judgecluster.yaml"
 RELEASE = "kj"
 SERVICE_ACCOUNT = f"{RELEASE}-kubejudge-operator"
-FORBIDDEN = ("403", "Forbidden", "forbidden")
+# Every refusal names itself "Forbidden"; a bare "403" also matches log timestamps (",403").
+FORBIDDEN = ("Forbidden", "forbidden")
 # A helm install and the first reconcile take longer than one object's change.
 wait_until = partial(_wait_until, timeout=60.0, interval=0.2)
 
@@ -105,7 +106,9 @@ def operator_log(
     with log.open("wb") as output:
         process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: _get(f"http://127.0.0.1:{liveness}/healthz"), what="operator liveness")
+        wait_until(
+            lambda: http_get(f"http://127.0.0.1:{liveness}/healthz"), what="operator liveness"
+        )
         yield log
     finally:
         process.terminate()
@@ -120,17 +123,6 @@ def operator_log(
 def assert_never_forbidden(log: Path) -> None:
     refused = [line for line in log.read_text().splitlines() if any(w in line for w in FORBIDDEN)]
     assert not refused, "the chart's RBAC refused the operator:\n" + "\n".join(refused[:20])
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a loopback URL
-        return bytes(response.read())
-
-
-def read_cluster(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    return client.CustomObjectsApi(api).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, name
-    )
 
 
 # ---------------------------------------------------------------- install and RBAC
@@ -303,7 +295,7 @@ def local_judge(
             )
     try:
         for role in ("api", "gateway"):
-            wait_until(lambda r=role: _get(f"http://127.0.0.1:{ports[r]}/readyz"), what=role)
+            wait_until(lambda r=role: http_get(f"http://127.0.0.1:{ports[r]}/readyz"), what=role)
         yield LocalJudge(
             pool=pool,
             deployment=f"local-worker-{pool}",

@@ -5,9 +5,9 @@
 
 1. Cost per run of a trivial program (C `return 0`, Python `pass`): bare (posix_spawn + wait,
    nothing else) versus through our sandbox (`Box.run` from a judging thread, as the worker
-   does: memory cgroup, setpriv, bubblewrap namespaces, boxinit, pipes, report). `--execs`
-   runs each, median per repetition; the figure reported is the median over `--runs`
-   repetitions. Target: overhead < 5 ms per run.
+   does: a kept box server in its memory cgroup and bubblewrap box, boxd's fresh namespaces
+   per run, pipes, report). `--execs` runs each, median per repetition; the figure reported is
+   the median over `--runs` repetitions. Target: overhead < 5 ms per run.
 2. End to end: a local Redis and PostgreSQL (kubejudge.localservices), `--submissions` Python
    submissions inserted and enqueued, then one in-process worker (concurrency = cores unless
    `--concurrency`) judges them all (claim, Processing event, sandboxed run, fenced verdict,

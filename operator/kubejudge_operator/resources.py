@@ -26,12 +26,11 @@ POSTGRES_PORT = 5432
 # The uid the api and gateway images create (see images/*/Dockerfile); runAsNonRoot checks it.
 KUBEJUDGE_UID = 10001
 # What the worker process needs to set up each box, and nothing more (images/worker/README.md):
+# the box's own mounts happen inside its user namespace, where it needs no capability of ours.
 WORKER_CAPABILITIES = (
-    "CHOWN",  # hand the source file in the fresh work dir to the box user
-    "KILL",  # end a box (it runs as another uid) at its wall or output limit
+    "KILL",  # end a box (it runs as another uid) past its wall clock
     "SETGID",  # setpriv: drop to the box's gid, clear supplementary groups
     "SETUID",  # setpriv: drop to the box's uid before bwrap starts
-    "SYS_ADMIN",  # its own mount namespace and each submission's size-capped tmpfs work dir
 )
 # The uids of the official redis and postgres alpine images' service users.
 REDIS_UID = 999

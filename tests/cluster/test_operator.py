@@ -211,7 +211,7 @@ def test_children_appear_owned_and_the_cluster_becomes_ready(
     assert pod.security_context.seccomp_profile.type == "Unconfined"
     security = pod.containers[0].security_context
     assert security.capabilities.drop == ["ALL"]
-    assert security.capabilities.add == ["CHOWN", "KILL", "SETGID", "SETUID", "SYS_ADMIN"]
+    assert security.capabilities.add == ["KILL", "SETGID", "SETUID"]
     assert (security.allow_privilege_escalation, security.read_only_root_filesystem) == (
         False, True,
     )  # fmt: skip

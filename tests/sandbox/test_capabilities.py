@@ -22,8 +22,8 @@ from kubejudge_operator.resources import WORKER_CAPABILITIES
 if os.geteuid() != 0:
     pytest.skip("needs root to cut its own capabilities down", allow_module_level=True)
 
-# One box: a run that passes (mount, chown, setpriv), then one whose output floods past the
-# cap, which the host ends by killing the box (another uid: CAP_KILL).
+# One box: a run that passes (setpriv), then one whose output floods past the cap, then a
+# sandbox close, which kills the box servers (another uid: CAP_KILL).
 SCRIPT = """
 import sys
 from pathlib import Path

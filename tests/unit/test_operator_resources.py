@@ -89,11 +89,11 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
         "readOnlyRootFilesystem": True,
         "capabilities": {
             "drop": ["ALL"],
-            "add": ["CHOWN", "KILL", "SETGID", "SETUID", "SYS_ADMIN"],
+            "add": ["KILL", "SETGID", "SETUID"],
         },
         "procMount": "Unmasked",  # bwrap mounts a fresh /proc
     }
-    # The writable places under the read-only root: scratch, and the work dirs and boxinit.
+    # The writable places under the read-only root: scratch, and the compiled boxd.
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts == {"tmp": "/tmp", "sandbox": resources.SANDBOX_ROOT}
     volumes = {v["name"]: v for v in pod["volumes"]}

@@ -6,8 +6,8 @@ import signal
 
 import pytest
 from kubejudge_worker.sandbox import Limits, RunResult
-from kubejudge_worker.sandbox.bwrap import BoxSpec, bwrap_argv
-from kubejudge_worker.sandbox.toolchains import toolchain
+from kubejudge_worker.sandbox.bwrap import ServerSpec, server_argv
+from kubejudge_worker.sandbox.process import RunRequest
 from kubejudge_worker.verdicts import outputs_match, run_status
 
 from kubejudge.statuses import Status
@@ -84,18 +84,16 @@ def test_rlimits_leave_memory_to_the_cgroup_when_there_is_one() -> None:
     with_rlimit = LIMITS.rlimits(memory_rlimit=True)
     assert with_rlimit["data"] > LIMITS.memory_kb * 1024
     assert with_rlimit["cpu"] == 2  # 1.0 + 0.5 extra, rounded up to whole seconds
-    assert with_rlimit["nproc"] == 61  # boxinit counts too
+    assert with_rlimit["nproc"] == 62  # the session and the run's init count too
     assert with_rlimit["core"] == 0
     assert with_rlimit["fsize"] == 1024 * 1024
 
 
-def test_bwrap_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> None:
-    spec = BoxSpec(
-        bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", host_uid=65534,
-        boxinit="/srv/boxinit", work_dir="/srv/boxes/box-1", writable=False,
-        toolchain=toolchain("go"), scratch_bytes=1 << 20,
-    )  # fmt: skip
-    argv = bwrap_argv(spec, ["3", "1000", "-1", "-", "cpu=1", "--", "./main", "; rm -rf /"])
+def test_box_server_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> None:
+    spec = ServerSpec(
+        bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", host_uid=65534, boxd="/srv/boxd"
+    )
+    argv = server_argv(spec)
     assert argv[:6] == [
         "/usr/bin/setpriv",
         "--reuid=65534",
@@ -106,20 +104,33 @@ def test_bwrap_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> No
     ]
     for flag in (
         "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-        "--disable-userns", "--die-with-parent", "--new-session", "--clearenv", "--as-pid-1",
+        "--die-with-parent", "--new-session", "--clearenv", "--as-pid-1",
     ):  # fmt: skip
         assert flag in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
     assert "--share-net" not in argv
-    assert argv[argv.index("/box") - 2 : argv.index("/box") + 1] == [
-        "--ro-bind",
-        "/srv/boxes/box-1",
-        "/box",
-    ]
+    assert "--bind" not in argv  # nothing of the host is writable in the box
     assert argv[argv.index("--remount-ro") + 1] == "/dev"
-    # The user's words stay single argv entries after `--`; nothing is a shell string.
-    assert argv[-2:] == ["./main", "; rm -rf /"]
+    assert argv[argv.index("/srv/boxd") - 1 : argv.index("/srv/boxd") + 2] == [
+        "--ro-bind", "/srv/boxd", "/.boxd"
+    ]  # fmt: skip
+    assert argv[-3:] == ["/.boxd", "ns", "/box"]
+    # Every language's toolchain is in every box: one server serves them all.
     assert argv[argv.index("/usr/local/go") - 1 : argv.index("/usr/local/go") + 2] == [
         "--ro-bind-try",
         "/usr/local/go",
         "/usr/local/go",
     ]
+    assert "/opt/java" in argv
+
+
+def test_a_run_request_keeps_every_word_of_the_user_a_field_of_its_own() -> None:
+    request = RunRequest(
+        command=["./main", "; rm -rf /", "a b"], env={"PATH": "/usr/bin"}, stdin=b"",
+        limits=LIMITS, memory_rlimit=True, writable=False, merge_stderr=False,
+        scratch_bytes=1 << 20,
+    )  # fmt: skip
+    fields = request.fields()
+    assert fields[:5] == [b"run", b"3000", b"1500", b"0", b"1048576"]
+    assert b"nproc=62" in fields[5].split(b",")
+    assert fields[6:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]

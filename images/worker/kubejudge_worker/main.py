@@ -17,7 +17,6 @@ from kubejudge.db.engine import create_engine
 from kubejudge_worker import metrics
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig
 from kubejudge_worker.sandbox.toolchains import warm_go_cache
-from kubejudge_worker.sandbox.workdir import private_mount_namespace
 from kubejudge_worker.settings import WorkerSettings
 from kubejudge_worker.worker import Worker
 
@@ -41,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = WorkerSettings(**overrides)
-    # Before any thread exists: our work-dir mounts live and die with this process.
-    private_mount_namespace()
     sandbox = Sandbox(
         SandboxConfig(
             root=settings.sandbox_root,

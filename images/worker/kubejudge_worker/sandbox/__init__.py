@@ -9,32 +9,39 @@
 `run` blocks (call it from a thread) and returns a `RunResult`: exit code or signal, capped
 stdout/stderr, CPU time of the whole process tree, peak memory, wall time.
 
-Two modes. `bwrap` (the default): bubblewrap namespaces + rlimits, see `bwrap.py`. `rlimit`:
-only rlimits, a dropped uid and a process group, for hosts without user namespaces; it
+Boxes are served by box servers (`server.py`, `boxd.c`), one per concurrent box, kept
+between submissions: the server's box is built once, and boxd makes each submission and each
+run fresh inside it, at a fraction of the cost of a new bubblewrap box per run.
+
+Two modes. `bwrap` (the default): the server lives in a bubblewrap box (`bwrap.py`), and
+every run gets fresh namespaces inside it. `rlimit`: the server runs on the host, and a run
+is only rlimits, a dropped uid and a process group, for hosts without user namespaces; it
 cannot hide the host's files or network from the program, so it is refused unless the
 operator enables it explicitly, and it is reported in the metrics and by `mode()`.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from kubejudge_worker.sandbox import bwrap, process
-from kubejudge_worker.sandbox.boxinit import ensure_boxinit
+from kubejudge_worker.sandbox.boxd import ensure_boxd
 from kubejudge_worker.sandbox.cgroups import MemoryCgroups
 from kubejudge_worker.sandbox.limits import Limits, RunResult
+from kubejudge_worker.sandbox.server import BoxServer, BoxServerError
 from kubejudge_worker.sandbox.toolchains import BASE_ENV, prepare_toolchains, toolchain
-from kubejudge_worker.sandbox.workdir import WorkDir, WorkDirError
 
 __all__ = [
     "Box",
     "Limits",
-    "RunOptions",
     "RunResult",
     "Sandbox",
     "SandboxConfig",
@@ -50,14 +57,14 @@ class SandboxError(RuntimeError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SandboxConfig:
-    root: Path  # where work dirs are mounted and boxinit is built
+    root: Path  # where boxd is built (and, in rlimit mode, work dirs are mounted)
     mode: Mode = "bwrap"
     # The unprivileged host uid (and gid) every box runs as. bwrap is started as this uid, so
     # the program is this uid to the kernel: never root, and subject to RLIMIT_NPROC (which
     # exempts uid 0 even inside a user namespace).
     host_uid: int = 65534
     allow_rlimit_mode: bool = False
-    use_cgroups: bool = True  # per-run memory cgroups when the host has a writable v1 hierarchy
+    use_cgroups: bool = True  # a memory cgroup per box when the host has a writable v1 hierarchy
     work_dir_bytes: int = 128 * 1024 * 1024
     scratch_bytes: int = 64 * 1024 * 1024  # /tmp and /dev/shm of each run
 
@@ -76,17 +83,25 @@ class Sandbox:
             raise SandboxError("the sandbox must not run as host uid 0")
         self.config = config
         self.runs_started = 0  # every sandboxed command, compiles included
-        self._bwrap = bwrap_path or ""
-        self._setpriv = setpriv_path or ""
+        self.servers_started = 0  # box servers: one per concurrent box, unless one failed
         # The box user must reach what it runs: the root and bin dirs are traversable.
         config.root.mkdir(parents=True, exist_ok=True)
         config.root.chmod(0o711)
-        self._boxinit = ensure_boxinit(config.root / "bin")
+        boxd = ensure_boxd(config.root / "bin")
+        if config.mode == "bwrap":
+            self._server_argv = bwrap.server_argv(
+                bwrap.ServerSpec(
+                    bwrap=bwrap_path or "", setpriv=setpriv_path or "",
+                    host_uid=config.host_uid, boxd=str(boxd),
+                )
+            )  # fmt: skip
+        else:
+            self._server_argv = [str(boxd), "plain", "", str(config.host_uid)]
         prepare_toolchains()
-        # The handshake that puts a box in its cgroup needs bwrap; rlimit mode goes without.
-        self.cgroups = None
-        if config.use_cgroups and config.mode == "bwrap":
-            self.cgroups = MemoryCgroups.detect()
+        self.cgroups = MemoryCgroups.detect() if config.use_cgroups else None
+        self._idle: list[BoxServer] = []
+        self._lock = threading.Lock()
+        self._slots = itertools.count()
 
     @property
     def mode(self) -> Mode:
@@ -98,96 +113,86 @@ class Sandbox:
         return "cgroup" if self.cgroups is not None else "rlimit"
 
     def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for server in idle:
+            server.kill()
         if self.cgroups is not None:
             self.cgroups.close()
 
     @contextmanager
     def box(self, *, family: str) -> Iterator[Box]:
+        env = {**BASE_ENV, **toolchain(family).env}
+        server = self._take()
         try:
-            work_dir = WorkDir(
-                root=self.config.root / "boxes",
-                size_bytes=self.config.work_dir_bytes,
-                owner_uid=self.owner_uid,
-            )
-        except WorkDirError as error:
-            raise SandboxError(str(error)) from error
+            server.call([b"open", str(self.config.work_dir_bytes).encode()])
+        except BoxServerError as error:
+            server.kill()
+            raise SandboxError(f"starting a box: {error}") from error
         try:
-            yield Box(sandbox=self, work_dir=work_dir, family=family)
+            yield Box(sandbox=self, server=server, env=env)
         finally:
-            work_dir.remove()
+            self._give_back(server)
 
-    @property
-    def owner_uid(self) -> int:
-        """Host uid owning the work dir: the uid the box runs as."""
-        return self.config.host_uid
+    def _take(self) -> BoxServer:
+        """An idle box server, or a new one."""
+        while True:
+            with self._lock:
+                server = self._idle.pop() if self._idle else None
+            if server is None:
+                return self._start_server()
+            if server.alive:  # a server dies with the thread that started it
+                return server
 
-    def spawn(
-        self, *, work_dir: WorkDir, family: str, command: list[str], options: RunOptions
-    ) -> process.Spawn:
-        memory_rlimit = self.cgroups is None
+    def _give_back(self, server: BoxServer) -> None:
+        """End the server's session and keep it for the next box, unless it failed."""
+        try:
+            server.call([b"close"])
+        except BoxServerError:
+            server.kill()
+            return
+        with self._lock:
+            self._idle.append(server)
+
+    def _start_server(self) -> BoxServer:
+        argv = self._server_argv
         if self.mode == "rlimit":
-            init = process.boxinit_args(
-                limits=options.limits,
-                report_fd=bwrap.REPORT_FD,
-                uid=self.config.host_uid,
-                memory_rlimit=memory_rlimit,
-                directory=str(work_dir.path),
-            )
-            head = command[0]
-            if head.startswith("./"):  # no mount namespace: resolve against the work dir
-                head = str(work_dir.path / head[2:])
-            return process.Spawn(
-                argv=[str(self._boxinit), *init, head, *command[1:]],
-                stdin=options.stdin,
-                limits=options.limits,
-                merge_stderr=options.merge_stderr,
-                env={**BASE_ENV, **toolchain(family).env},
-            )
-        init = process.boxinit_args(
-            limits=options.limits, report_fd=bwrap.REPORT_FD, uid=-1, memory_rlimit=memory_rlimit
-        )
-        spec = bwrap.BoxSpec(
-            bwrap=self._bwrap,
-            setpriv=self._setpriv,
-            host_uid=self.config.host_uid,
-            boxinit=str(self._boxinit),
-            work_dir=str(work_dir.path),
-            writable=options.writable,
-            toolchain=toolchain(family),
-            scratch_bytes=self.config.scratch_bytes,
-        )
-        return process.Spawn(
-            argv=bwrap.bwrap_argv(spec, [*init, *command]),
-            stdin=options.stdin,
-            limits=options.limits,
-            merge_stderr=options.merge_stderr,
-            env={},
-            handshake=(bwrap.INFO_FD, bwrap.BLOCK_FD),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
-    stdin: bytes
-    limits: Limits
-    writable: bool = False  # compile writes into /box; test runs see it read-only
-    merge_stderr: bool = False
+            # No mount namespace of its own: its sessions mount /box at a host path.
+            work_dir = self.config.root / "boxes" / f"slot-{os.getpid()}-{next(self._slots)}"
+            work_dir.mkdir(parents=True, exist_ok=True)
+            work_dir.parent.chmod(0o711)  # the box user passes through to its own dir only
+            argv = [argv[0], argv[1], str(work_dir), argv[3]]
+        cgroup = self.cgroups.create() if self.cgroups is not None else None
+        self.servers_started += 1
+        try:
+            return BoxServer.start(argv, env={}, cgroup=cgroup, handshake=self.mode == "bwrap")
+        except OSError as error:
+            if cgroup is not None:
+                cgroup.remove()
+            raise SandboxError(f"starting a box server: {error}") from error
 
 
 class Box:
     """One submission's work dir and the runs in it."""
 
-    def __init__(self, *, sandbox: Sandbox, work_dir: WorkDir, family: str) -> None:
+    def __init__(self, *, sandbox: Sandbox, server: BoxServer, env: dict[str, str]) -> None:
         self._sandbox = sandbox
-        self._work_dir = work_dir
-        self._family = family
+        self._server = server
+        self._env = env
         self._has_run = False
 
     def write_file(self, name: str, data: bytes) -> None:
         if self._has_run:
             # After a run, the program may have planted anything in the work dir.
             raise SandboxError("files can only be written before the first run")
-        self._work_dir.write_file(name, data, owner_uid=self._sandbox.owner_uid)
+        fd = os.memfd_create("source", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            self._server.call([b"file", name.encode()], fds=[fd])
+        except BoxServerError as error:
+            raise SandboxError(f"writing {name}: {error}") from error
+        finally:
+            os.close(fd)
 
     def run(
         self,
@@ -200,24 +205,17 @@ class Box:
     ) -> RunResult:
         self._has_run = True
         self._sandbox.runs_started += 1
-        options = RunOptions(
-            stdin=stdin, limits=limits, writable=writable, merge_stderr=merge_stderr
+        request = process.RunRequest(
+            command=command,
+            env=self._env,
+            stdin=stdin,
+            limits=limits,
+            memory_rlimit=self._server.cgroup is None,
+            writable=writable,
+            merge_stderr=merge_stderr,
+            scratch_bytes=self._sandbox.config.scratch_bytes,
         )
-        spawn = self._sandbox.spawn(
-            work_dir=self._work_dir, family=self._family, command=command, options=options
-        )
-        cgroups = self._sandbox.cgroups
-        if cgroups is None:
-            return process.run(spawn, report_fd=bwrap.REPORT_FD)
-        resident = cgroups.for_this_thread()
-        if resident is not None:
-            resident.limit(limits.memory_kb * 1024)
-            resident.reset()
-            spawn = replace(spawn, cgroup=resident, join_cgroup=False)
-            return process.run(spawn, report_fd=bwrap.REPORT_FD)
-        cgroup = cgroups.create()
         try:
-            cgroup.limit(limits.memory_kb * 1024)
-            return process.run(replace(spawn, cgroup=cgroup), report_fd=bwrap.REPORT_FD)
-        finally:
-            cgroup.remove()
+            return process.run(self._server, request)
+        except BoxServerError as error:
+            raise SandboxError(f"sandbox failed: {error}") from error

@@ -1,9 +1,12 @@
-"""Per-run memory cgroups, when the host offers a writable cgroup v1 memory controller.
+"""Memory cgroups for box servers, when the host offers a writable cgroup v1 memory controller.
 
 With one, a run's memory is limited and measured the way Judge0 (isolate `--cg`) does it:
 the whole box is charged, including what it writes to its tmpfs, `memory` is the box's
 peak usage, and an OOM kill is recorded, so memory-limit-exceeded is exact. Without one, the
 sandbox falls back to RLIMIT_DATA per process and the peak RSS (see `limits.py`).
+
+Each box server lives in its own cgroup from its first instruction on (see `server.py`), and
+runs one program at a time, so the cgroup's limit is set and its peak reset before each run.
 
 Only cgroup v1 is handled: a cgroup v2 host needs the worker moved to a leaf cgroup with
 the memory controller delegated, which is the pod's job to arrange (not done yet).
@@ -14,29 +17,28 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import threading
+import time
 from pathlib import Path
 
 V1_MEMORY = Path("/sys/fs/cgroup/memory")
 _counter = itertools.count()
+_REMOVE_TRIES, _REMOVE_WAIT_S = 100, 0.01
 
 
-class RunCgroup:
+class BoxCgroup:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._oom_kills_before = 0
 
-    def limit(self, memory_bytes: int) -> None:
-        (self.path / "memory.limit_in_bytes").write_text(str(memory_bytes))
-
-    def reset(self) -> None:
-        """Start a new run in a reused cgroup: peak back to the current usage, OOM kills so
-        far set aside."""
-        (self.path / "memory.max_usage_in_bytes").write_text("0")
-        self._oom_kills_before = self._oom_kills()
-
     def add(self, pid: int) -> None:
         (self.path / "cgroup.procs").write_text(str(pid))
+
+    def start_run(self, memory_bytes: int) -> None:
+        """Limit the next run; its peak starts from the current usage, OOM kills so far are
+        set aside."""
+        (self.path / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        (self.path / "memory.max_usage_in_bytes").write_text("0")
+        self._oom_kills_before = self._oom_kills()
 
     def peak_kb(self) -> int:
         return int((self.path / "memory.max_usage_in_bytes").read_text()) // 1024
@@ -52,16 +54,22 @@ class RunCgroup:
         return 0
 
     def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        """rmdir, waiting briefly for killed processes to leave (they die asynchronously)."""
+        for _ in range(_REMOVE_TRIES):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(_REMOVE_WAIT_S)
 
 
 class MemoryCgroups:
-    """A parent cgroup for this worker process; one child per run."""
+    """A parent cgroup for this worker process; one child per box server."""
 
     def __init__(self, parent: Path) -> None:
         self.parent = parent
-        self._local = threading.local()
 
     @classmethod
     def detect(cls) -> MemoryCgroups | None:
@@ -84,32 +92,13 @@ class MemoryCgroups:
         _remove_stale(base)
         return cls(parent)
 
-    def for_this_thread(self) -> RunCgroup | None:
-        """A cgroup this thread lives in, so the processes it spawns start inside it.
-
-        Moving a process into a v1 cgroup waits for an RCU grace period (milliseconds); a
-        thread moved once spawns every later box straight into its cgroup, which is reset
-        between runs. Memory is charged per process (mm), so the worker itself is not. Never
-        for the main thread: it owns the worker's memory, which would land under a box's limit.
-        None there; the caller moves each box instead.
-        """
-        if threading.get_native_id() == os.getpid():
-            return None
-        cgroup = getattr(self._local, "cgroup", None)
-        if cgroup is None:
-            path = self.parent / f"thread-{threading.get_native_id()}"
-            path.mkdir(parents=True, exist_ok=True)
-            (path / "tasks").write_text(str(threading.get_native_id()))
-            cgroup = self._local.cgroup = RunCgroup(path)
-        return cgroup
-
-    def create(self) -> RunCgroup:
-        path = self.parent / f"run-{next(_counter)}"
+    def create(self) -> BoxCgroup:
+        path = self.parent / f"box-{next(_counter)}"
         path.mkdir(parents=True)  # the parent again too, if another Sandbox here closed it
-        return RunCgroup(path)
+        return BoxCgroup(path)
 
     def close(self) -> None:
-        """Remove our cgroups; those of threads still alive stay, for `_remove_stale`."""
+        """Remove our cgroups; those of boxes still alive stay, for `_remove_stale`."""
         _remove_tree(self.parent)
 
 

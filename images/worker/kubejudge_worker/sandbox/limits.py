@@ -26,20 +26,21 @@ class Limits:
     output_limit_bytes: int  # stdout and stderr each; more ends the run (Judge0's SIGXFSZ)
 
     def rlimits(self, *, memory_rlimit: bool) -> dict[str, int]:
-        """The kernel limits boxinit applies (bytes, seconds, counts).
+        """The kernel limits boxd applies to the program (bytes, seconds, counts).
 
-        RLIMIT_CPU is a per-process backstop at limit + extra (whole seconds, rounded up); the
-        verdict compares the measured CPU time of the whole tree with `cpu_time_s`. Memory is
+        RLIMIT_CPU is a per-process backstop at limit + extra (whole seconds, rounded up): boxd
+        itself ends the whole tree once its CPU time passes limit + extra, and the verdict
+        compares the measured CPU time with `cpu_time_s`. Memory is
         RLIMIT_DATA (private writable memory): unlike RLIMIT_AS it does not count the address
         space that the JVM, V8 and Go reserve but never touch; it is left off when a memory
         cgroup limits the whole box instead (exact, and blind to thread stack reservations,
-        which RLIMIT_DATA counts in full). NPROC counts per box, because every box has its
-        own user namespace; +1 for boxinit itself.
+        which RLIMIT_DATA counts in full). NPROC counts per submission, which has a user
+        namespace of its own; +2 for the two boxd processes in it (the session, the run's init).
         """
         limits = {
             "cpu": max(1, math.ceil(self.cpu_time_s + self.cpu_extra_time_s)),
             "stack": self.stack_kb * 1024 if self.stack_kb > 0 else 8 * 1024 * 1024,
-            "nproc": self.max_processes + 1,
+            "nproc": self.max_processes + 2,
             "fsize": self.max_file_size_kb * 1024,
             "nofile": self.max_open_files,
             "core": 0,
@@ -51,7 +52,7 @@ class Limits:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult:
-    """One run, measured by boxinit (CPU of the whole process tree, peak RSS, wall time)."""
+    """One run, measured by boxd (CPU of the whole process tree, peak RSS, wall time)."""
 
     exit_code: int | None  # None when killed by a signal
     exit_signal: int | None

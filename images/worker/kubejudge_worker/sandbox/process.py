@@ -1,16 +1,14 @@
-"""Start one sandboxed command, feed it stdin, collect capped output and boxinit's report.
+"""One sandboxed run: ask a box server for it, feed stdin, collect capped output and the report.
 
-Blocking by design: the worker calls it in a thread. The process is started with
-`posix_spawn` (no Python code runs between fork and exec, so it is safe in a threaded
-program, unlike `preexec_fn`), in a new session; stdin comes from a memfd, so a program that
-never reads cannot stall us. If boxinit's own wall clock fails to end the run, the host kills
-bwrap after a grace period and `--die-with-parent` takes the whole box down with it.
+Blocking by design: the worker calls it in a thread. stdin comes from a memfd, so a program
+that never reads cannot stall us; stdout, stderr and the report come back on pipes, the
+only way anything from the box reaches the host. A run that passes the output cap, or that
+A run that passes the output cap is cancelled (boxd kills it and reports); one that boxd's
+own wall clock fails to end is ended by killing its whole box server.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import selectors
@@ -18,8 +16,8 @@ import signal
 import time
 from dataclasses import dataclass, replace
 
-from kubejudge_worker.sandbox.cgroups import RunCgroup
 from kubejudge_worker.sandbox.limits import Limits, RunResult
+from kubejudge_worker.sandbox.server import BoxServer, BoxServerError
 
 HOST_GRACE_S = 2.0  # beyond the wall limit, before the host kills the box itself
 _REPORT = re.compile(
@@ -29,109 +27,108 @@ _EXEC_ERRNO = re.compile(rb"exec_errno=(\d+)\n")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Spawn:
-    argv: list[str]  # the full command line: bwrap ... boxinit ... COMMAND, or boxinit ...
+class RunRequest:
+    command: list[str]
+    env: dict[str, str]
     stdin: bytes
     limits: Limits
-    merge_stderr: bool = False  # Judge0's redirect_stderr_to_stdout
-    env: dict[str, str]  # bwrap builds the box's own; rlimit mode passes it to the program
-    # bwrap mode: (info fd, block fd) of the handshake that puts the box in `cgroup` first.
-    handshake: tuple[int, int] | None = None
-    cgroup: RunCgroup | None = None  # limits and measures the box
-    join_cgroup: bool = True  # move the box into it (False: it starts there already)
+    memory_rlimit: bool  # no memory cgroup: RLIMIT_DATA limits memory instead
+    writable: bool  # compile writes into /box; test runs see it read-only
+    merge_stderr: bool  # Judge0's redirect_stderr_to_stdout
+    scratch_bytes: int  # size of the run's /tmp and /dev/shm
+
+    def fields(self) -> list[bytes]:
+        """The `run` request of boxd's protocol."""
+        limits = self.limits
+        rlimits = limits.rlimits(memory_rlimit=self.memory_rlimit)
+        cpu_ms = round((limits.cpu_time_s + limits.cpu_extra_time_s) * 1000)
+        fields = [
+            "run",
+            str(max(1, round(limits.wall_time_s * 1000))),
+            str(max(1, cpu_ms)),
+            "1" if self.writable else "0",
+            str(self.scratch_bytes),
+            ",".join(f"{name}={value}" for name, value in rlimits.items()),
+            str(len(self.env)),
+            *(f"{name}={value}" for name, value in self.env.items()),
+            *self.command,
+        ]
+        return [field.encode() for field in fields]
 
 
-def boxinit_args(
-    *, limits: Limits, report_fd: int, uid: int, memory_rlimit: bool, directory: str = "-"
-) -> list[str]:
-    rlimits = limits.rlimits(memory_rlimit=memory_rlimit)
-    rlimits_text = ",".join(f"{name}={value}" for name, value in rlimits.items())
-    wall_ms = max(1, round(limits.wall_time_s * 1000))
-    return [str(report_fd), str(wall_ms), str(uid), directory, rlimits_text, "--"]
-
-
-def run(spawn: Spawn, *, report_fd: int) -> RunResult:
+def run(server: BoxServer, request: RunRequest) -> RunResult:
     stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
-    os.write(stdin_fd, spawn.stdin)
+    os.write(stdin_fd, request.stdin)
     os.lseek(stdin_fd, 0, os.SEEK_SET)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    rep_r, rep_w = os.pipe()
-    targets = {0: stdin_fd, 1: out_w, 2: out_w if spawn.merge_stderr else err_w, report_fd: rep_w}
-    ours = [stdin_fd, out_w, err_w, rep_w]
-    if spawn.handshake is not None:
-        info_r, info_w = os.pipe()
-        block_r, block_w = os.pipe()
-        targets |= {spawn.handshake[0]: info_w, spawn.handshake[1]: block_r}
-        ours += [info_w, block_r]
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+    cancel_r, cancel_w = os.pipe2(os.O_CLOEXEC)  # closing cancel_w ends the run
     started = time.monotonic()
-    pid = _spawn(spawn, targets, ours)
-    joining = spawn.cgroup if spawn.join_cgroup else None
-    if spawn.handshake is not None and not _handshake(info_r, block_w, joining):
-        _kill(pid)
-        os.wait4(pid, 0)
-        for fd in (out_r, err_r, rep_r):
+    cgroup = server.cgroup
+    try:
+        if cgroup is not None:
+            cgroup.start_run(request.limits.memory_kb * 1024)
+        stderr_w = out_w if request.merge_stderr else err_w
+        server.request(request.fields(), fds=[stdin_fd, out_w, stderr_w, rep_w, cancel_r])
+    except OSError:
+        for fd in (out_r, err_r, rep_r, cancel_w):
             os.close(fd)
-        raise OSError("could not move the box into its memory cgroup")
-    deadline = started + spawn.limits.wall_time_s + HOST_GRACE_S
-    streams, overflow, killed = _collect(
-        pid, {out_r: b"", err_r: b"", rep_r: b""}, spawn.limits.output_limit_bytes, deadline
-    )
-    _, status, _ = os.wait4(pid, 0)
+        raise
+    finally:
+        for fd in (stdin_fd, out_w, err_w, rep_w, cancel_r):  # the box holds its own copies
+            os.close(fd)
+    deadline = started + request.limits.wall_time_s + HOST_GRACE_S
+    cancel = _Cancel(cancel_w)
+    try:
+        streams, overflow, killed = _collect(
+            server, {out_r: b"", err_r: b"", rep_r: b""}, request.limits.output_limit_bytes,
+            deadline=deadline, cancel=cancel,
+        )  # fmt: skip
+    finally:
+        cancel()
+    box_error = None
+    if not killed:
+        try:
+            server.reply()
+        except BoxServerError as error:
+            box_error = f"sandbox failed: {error}: {streams[err_r][-500:].decode(errors='replace')}"
     wall = time.monotonic() - started
     result = _result(
         streams[out_r], streams[err_r], streams[rep_r],
-        overflow=overflow, killed=killed, bwrap_status=status, host_wall_s=wall,
+        overflow=overflow, killed=killed, box_error=box_error, host_wall_s=wall,
     )  # fmt: skip
-    if spawn.cgroup is not None:
-        oom_killed = spawn.cgroup.oom_killed()
+    if cgroup is not None and server.alive:
+        oom_killed = cgroup.oom_killed()
         if oom_killed and result.box_error is not None:
-            # The OOM killer picked boxinit itself: the program's doing, not the sandbox's.
+            # The OOM killer picked the run's init itself: the program's doing, not the box's.
             result = replace(result, box_error=None, time_s=result.wall_time_s)
-        return replace(result, memory_kb=spawn.cgroup.peak_kb(), memory_limit_exceeded=oom_killed)
-    return replace(result, memory_limit_exceeded=result.memory_kb > spawn.limits.memory_kb)
+        return replace(result, memory_kb=cgroup.peak_kb(), memory_limit_exceeded=oom_killed)
+    return replace(result, memory_limit_exceeded=result.memory_kb > request.limits.memory_kb)
 
 
-def _spawn(spawn: Spawn, targets: dict[int, int], ours: list[int]) -> int:
-    """posix_spawn with `targets` (child fd -> our fd); closes our copies of the child's ends."""
-    # Lift every source above the targets first, so no dup2 clobbers a source still needed.
-    lifted = {target: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for target, fd in targets.items()}
-    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in lifted.items()]
-    try:
-        return os.posix_spawn(
-            spawn.argv[0], spawn.argv, spawn.env, file_actions=actions, setsid=True
-        )
-    finally:
-        for fd in [*ours, *lifted.values()]:
-            os.close(fd)
+class _Cancel:
+    """Closes the host's end of a run's cancel pipe, once: boxd then ends the run."""
 
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
 
-def _handshake(info_r: int, block_w: int, cgroup: RunCgroup | None) -> bool:
-    """Move the box's first process into its cgroup before it may exec the program.
-
-    False if that failed: the caller must kill the box, since closing the block fd
-    unwritten would let it run unconfined.
-    """
-    with os.fdopen(info_r, "rb") as info:
-        text = info.read(4096)
-    match = re.search(rb'"child-pid"\s*:\s*(\d+)', text)
-    try:
-        if cgroup is not None and match is not None:
-            try:
-                cgroup.add(int(match.group(1)))
-            except OSError:
-                return False
-        with contextlib.suppress(OSError):  # bwrap already failed: its stderr tells why
-            os.write(block_w, b"go")
-    finally:
-        os.close(block_w)
-    return True
+    def __call__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _collect(
-    pid: int, streams: dict[int, bytes], cap: int, deadline: float
+    server: BoxServer,
+    streams: dict[int, bytes],
+    cap: int,
+    *,
+    deadline: float,
+    cancel: _Cancel,
 ) -> tuple[dict[int, bytes], bool, bool]:
-    """Read every stream to EOF; end the run if one passes `cap` or the deadline passes."""
+    """Read every stream to EOF; cancel the run if one passes `cap`, kill the box if the
+    deadline passes."""
     overflow = killed = False
     chunks: dict[int, list[bytes]] = {fd: [] for fd in streams}
     sizes = dict.fromkeys(streams, 0)
@@ -141,7 +138,7 @@ def _collect(
         while selector.get_map():
             timeout = deadline - time.monotonic()
             if timeout <= 0 and not killed:
-                _kill(pid)
+                server.kill()
                 killed = True
             for key, _ in selector.select(timeout=max(timeout, 0.05) if not killed else 0.5):
                 fd = key.fd
@@ -155,13 +152,8 @@ def _collect(
                 sizes[fd] += len(data)
                 if sizes[fd] > cap and not overflow:
                     overflow = True
-                    _kill(pid)
+                    cancel()
     return {fd: b"".join(parts) for fd, parts in chunks.items()}, overflow, killed
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _result(
@@ -171,18 +163,15 @@ def _result(
     *,
     overflow: bool,
     killed: bool,
-    bwrap_status: int,
+    box_error: str | None,
     host_wall_s: float,
 ) -> RunResult:
     exec_errno = _EXEC_ERRNO.search(report)
     match = _REPORT.search(report)
-    if match is None:
-        # No report: we ended the run (output cap, host deadline), or the box never started.
-        box_error = None
-        if not (overflow or killed):
-            box_error = (
-                f"sandbox failed (status {bwrap_status}): {stderr[-500:].decode(errors='replace')}"
-            )
+    if match is None or box_error is not None:
+        # No report: we ended the run (output cap, host deadline), or the box failed.
+        if box_error is None and not (overflow or killed):
+            box_error = f"sandbox failed: no report: {stderr[-500:].decode(errors='replace')}"
         return RunResult(
             exit_code=None, exit_signal=signal.SIGKILL, stdout=stdout, stderr=stderr,
             time_s=host_wall_s, wall_time_s=host_wall_s, memory_kb=0,

@@ -35,8 +35,7 @@ USR_SYMLINKS: tuple[tuple[str, str], ...] = (
     ("usr/sbin", "/sbin"),
 )
 # The box's own private, size-capped tmpfs; never the host's /tmp.
-BOX_TMP = "/tmp"  # noqa: S108
-BOX_SHM = "/dev/shm"  # noqa: S108
+BOX_TMP = "/tmp"  # noqa: S108 (boxd mounts it, and /dev/shm, fresh for every run)
 BASE_ENV: dict[str, str] = {
     "PATH": "/usr/bin:/bin",
     "HOME": BOX_TMP,

@@ -1,4 +1,4 @@
-"""Build (once per source version) and locate the boxinit helper (see boxinit.c)."""
+"""Build (once per source version) and locate the box server, boxd (see boxd.c)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import os
 import subprocess
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("boxinit.c")
+SOURCE = Path(__file__).with_name("boxd.c")
 
 
-def ensure_boxinit(cache_dir: Path, *, compiler: str = "/usr/bin/gcc") -> Path:
-    """The compiled helper in `cache_dir`, compiled now if this source version is not there.
+def ensure_boxd(cache_dir: Path, *, compiler: str = "/usr/bin/gcc") -> Path:
+    """The compiled server in `cache_dir`, compiled now if this source version is not there.
 
     Named by the source's hash, written to a temporary name and renamed into place, so
     workers starting together never run a half-written binary.
     """
     source = SOURCE.read_bytes()
-    target = cache_dir / f"boxinit-{hashlib.sha256(source).hexdigest()[:16]}"
+    target = cache_dir / f"boxd-{hashlib.sha256(source).hexdigest()[:16]}"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,577 @@
+/* boxd: the box server, one per judging slot, living inside one long-lived bubblewrap box.
+ *
+ * Starting bubblewrap costs ~5 ms (a network namespace, two dozen mounts, pivot_root, two
+ * execs); a trivial program runs in under 1 ms. So the worker starts one box per slot and
+ * boxd, inside it, makes every submission and every run fresh itself, for a fraction of that:
+ *
+ *   boxd        (the box's first process; no capabilities)
+ *   `- session  one per submission: fork + unshare(user, mount). Root in its own user
+ *      |        namespace, so it can mount a fresh size-capped tmpfs at /box and write the
+ *      |        source into it; the whole mount namespace, and with it /box, dies with it.
+ *      `- init  one per run: clone(new mount, pid, ipc, uts namespaces). PID 1 of the run:
+ *         |     mounts a fresh /proc, /tmp and /dev/shm, makes /box read-only for test runs,
+ *         |     forbids new user namespaces, enforces the wall clock and the CPU time of the
+ *         |     whole tree, kills everything when the program ends (kill(-1) from PID 1),
+ *         |     then reports on the report fd.
+ *         `- the program: every capability and the bounding set dropped, no_new_privs,
+ *                         rlimits, oom_score_adj 1000; only fds 0, 1, 2.
+ * Nothing a run leaves behind reaches the next: its processes, /tmp, /dev/shm and SysV IPC
+ * die with its namespaces; keyrings and /box with the session's user and mount namespaces.
+ *
+ * With `plain` isolation (the operator's explicit `rlimit` mode, for hosts without user
+ * namespaces) boxd runs on the host as root: the session only unshares a mount namespace for
+ * its /box tmpfs (at a host path, invisible to the host), and a run is a process group, its
+ * program dropped to UID. The program can see the host and escape its group with setsid().
+ *
+ * Protocol, on the SOCK_SEQPACKET socket at fd 3: one request per datagram, fields separated
+ * by NUL, descriptors passed with SCM_RIGHTS; every request gets one reply, "ok" or
+ * "error\0MESSAGE".
+ *   open SIZE_BYTES                      start a session with an empty /box
+ *   file NAME           [fd: contents]   create /box/NAME; only before the session's first run
+ *   run WALL_MS CPU_MS WRITABLE SCRATCH_BYTES RLIMITS NENV ENV... ARGV...
+ *                       [fds: stdin, stdout, stderr, report, cancel]
+ *                                        the reply comes when the run has ended; the host
+ *                                        ends it early by closing the cancel pipe's other end
+ *   close                                end the session
+ * The report line: "status=S cpu_us=C maxrss_kb=M wall_us=W timed_out=T\n", preceded by
+ * "exec_errno=E\n" if the program could not be executed. It goes on its own pipe, which the
+ * program never holds, so a program cannot forge it.
+ *
+ * usage: boxd ns BOX_DIR | boxd plain BOX_DIR UID
+ * Written in C: it runs between every two test cases and must cost well under a millisecond.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <poll.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONTROL_FD 3
+#define MAX_MESSAGE (256 * 1024)
+#define MAX_FIELDS 4096
+#define MAX_FDS 5
+#define CPU_POLL_MIN_US 10000
+
+static const struct {
+    const char *name;
+    int resource;
+} RLIMITS[] = {
+    {"cpu", RLIMIT_CPU},     {"as", RLIMIT_AS},         {"data", RLIMIT_DATA},
+    {"nproc", RLIMIT_NPROC}, {"fsize", RLIMIT_FSIZE},   {"nofile", RLIMIT_NOFILE},
+    {"stack", RLIMIT_STACK}, {"core", RLIMIT_CORE},
+};
+
+static int isolated;        /* ns: inside bubblewrap; 0: plain (rlimit mode, on the host) */
+static const char *box_dir; /* where the session's tmpfs is mounted */
+static long plain_uid = -1; /* plain mode: the unprivileged uid programs run as */
+
+struct request {
+    char data[MAX_MESSAGE + 1];
+    char *fields[MAX_FIELDS];
+    int nfields;
+    int fds[MAX_FDS];
+    int nfds;
+};
+
+static long long now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void reply(const char *status, const char *format, ...) {
+    char message[1024];
+    size_t length = strlen(status) + 1;
+    memcpy(message, status, length);
+    if (format != NULL) {
+        va_list args;
+        va_start(args, format);
+        int more = vsnprintf(message + length, sizeof(message) - length, format, args);
+        va_end(args);
+        length += more < 0 ? 0 : (size_t)more >= sizeof(message) - length ? sizeof(message) - length - 1 : (size_t)more;
+    }
+    /* The host waits for this reply; if it is gone there is no one left to tell. */
+    if (send(CONTROL_FD, message, length, MSG_NOSIGNAL) < 0) _exit(0);
+}
+
+static void close_fds(struct request *request) {
+    for (int i = 0; i < request->nfds; i++) close(request->fds[i]);
+    request->nfds = 0;
+}
+
+/* 1 with a request, 0 when the host closed the socket. */
+static int receive(struct request *request) {
+    struct iovec iov = {request->data, MAX_MESSAGE};
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = control.buffer, .msg_controllen = sizeof(control.buffer)};
+    ssize_t length;
+    do length = recvmsg(CONTROL_FD, &message, MSG_CMSG_CLOEXEC);
+    while (length < 0 && errno == EINTR);
+    if (length <= 0) return 0;
+    request->nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c != NULL; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < count && request->nfds < MAX_FDS; i++)
+            memcpy(&request->fds[request->nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    request->data[length] = '\0';
+    request->nfields = 0;
+    for (char *field = request->data; field < request->data + length && request->nfields < MAX_FIELDS;
+         field += strlen(field) + 1)
+        request->fields[request->nfields++] = field;
+    if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) request->nfields = 0; /* refused below */
+    return 1;
+}
+
+static int write_text(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t written = write(fd, text, strlen(text));
+    close(fd);
+    return written == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int apply_rlimits(char *spec) {
+    if (*spec == '\0') return 0;
+    for (char *item = strtok(spec, ","); item != NULL; item = strtok(NULL, ",")) {
+        char *eq = strchr(item, '=');
+        if (eq == NULL) return -1;
+        *eq = '\0';
+        int found = 0;
+        for (size_t i = 0; i < sizeof(RLIMITS) / sizeof(RLIMITS[0]); i++) {
+            if (strcmp(item, RLIMITS[i].name) == 0) {
+                rlim_t value = (rlim_t)strtoull(eq + 1, NULL, 10);
+                struct rlimit limit = {value, value};
+                if (setrlimit(RLIMITS[i].resource, &limit) != 0) return -1;
+                found = 1;
+            }
+        }
+        if (!found) return -1;
+    }
+    return 0;
+}
+
+/* Every capability gone for good: effective, permitted, inheritable, ambient and bounding, so
+ * exec (we are uid 0 of the session's user namespace) cannot hand any back. */
+static int drop_capabilities(void) {
+    for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return -1;
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+struct run {
+    long long wall_us;
+    long long cpu_us; /* 0: no limit on the tree's CPU time */
+    int writable;
+    const char *scratch_bytes;
+    char *rlimits;
+    char **env;
+    char **argv;
+    int fds[5]; /* stdin, stdout, stderr, report, cancel */
+};
+
+static void program(const struct run *run) {
+    for (int i = 0; i < 3; i++) {
+        if (dup2(run->fds[i], i) < 0) _exit(127);
+    }
+    /* The program gets stdin, stdout and stderr, nothing else: the report pipe and the
+     * control socket close on exec. */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        for (int fd = 3; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    setpgid(0, 0);
+    if (chdir(box_dir) != 0) {
+        perror("boxd: chdir");
+        _exit(127);
+    }
+    /* Dispositions and masks must not reach the program: a write past RLIMIT_FSIZE has to kill
+     * it (SIGXFSZ), as in Judge0. */
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    write_text("/proc/self/oom_score_adj", "1000"); /* the OOM killer takes it first */
+    if (!isolated) {
+        gid_t gid = (gid_t)plain_uid;
+        if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
+            setresuid((uid_t)plain_uid, (uid_t)plain_uid, (uid_t)plain_uid) != 0) {
+            perror("boxd: dropping privileges");
+            _exit(127);
+        }
+    } else if (drop_capabilities() != 0) {
+        perror("boxd: dropping capabilities");
+        _exit(127);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || apply_rlimits(run->rlimits) != 0) {
+        perror("boxd: limits");
+        _exit(127);
+    }
+    execve(run->argv[0], run->argv, run->env);
+    /* Judge0 reports a failed exec as Exec Format Error. */
+    int error = errno;
+    dprintf(run->fds[3], "exec_errno=%d\n", error);
+    fprintf(stderr, "execve(%s): %s\n", run->argv[0], strerror(error));
+    _exit(126);
+}
+
+/* CPU time, in microseconds, of the run's live processes, their waited-for children included
+ * (what init reaped itself is in its RUSAGE_CHILDREN). ns: every process but us; plain: the
+ * program's process group. */
+static long long live_cpu_us(pid_t group) {
+    static long ticks;
+    if (ticks == 0) ticks = sysconf(_SC_CLK_TCK);
+    long long total = 0;
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return 0;
+    for (struct dirent *entry; (entry = readdir(proc)) != NULL;) {
+        long pid = strtol(entry->d_name, NULL, 10);
+        if (pid <= 1 || pid == getpid()) continue;
+        char path[64], text[1024];
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t length = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        if (length <= 0) continue;
+        text[length] = '\0';
+        char *after = strrchr(text, ')'); /* the command name may hold anything */
+        if (after == NULL) continue;
+        long pgrp;
+        unsigned long long utime, stime;
+        long long cutime, cstime;
+        if (sscanf(after + 2, "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                   &pgrp, &utime, &stime, &cutime, &cstime) != 5)
+            continue;
+        if (!isolated && pgrp != group) continue;
+        total += (long long)(utime + stime) + cutime + cstime;
+    }
+    closedir(proc);
+    return total * 1000000 / ticks;
+}
+
+static long long reaped_cpu_us(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_CHILDREN, &usage);
+    return (long long)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec +
+           (long long)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+}
+
+static int cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+    return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+}
+
+static int prepare_namespaces(const struct run *run) {
+    char options[64];
+    snprintf(options, sizeof(options), "size=%s,mode=1777", run->scratch_bytes);
+    unsigned long nosuid = MS_NOSUID | MS_NODEV;
+    if (mount("proc", "/proc", "proc", nosuid | MS_NOEXEC, NULL) != 0) return -1;
+    /* The run's user namespace is the session's: no program of it may create another. */
+    if (write_text("/proc/sys/user/max_user_namespaces", "0") != 0) return -1;
+    if (mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL) != 0 ||
+        mount(NULL, "/proc/sys", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid | MS_NOEXEC, NULL) != 0)
+        return -1;
+    if (mount("tmpfs", "/tmp", "tmpfs", nosuid, options) != 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", nosuid, options) != 0)
+        return -1;
+    if (!run->writable && mount(NULL, box_dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static void on_child(int sig) { (void)sig; }
+
+/* The run's first process: PID 1 of its namespaces (ns), or the program's parent (plain). */
+static void init(const struct run *run) {
+    close(CONTROL_FD);
+    prctl(PR_SET_DUMPABLE, 0); /* the program cannot ptrace us and forge the report */
+    if (isolated && prepare_namespaces(run) != 0) {
+        fprintf(stderr, "boxd: preparing the run's namespaces: %s\n", strerror(errno));
+        _exit(1);
+    }
+    /* SIGCHLD stays blocked except inside ppoll, which it then interrupts: no lost wake-up. */
+    sigset_t chld, open;
+    sigemptyset(&chld);
+    sigemptyset(&open);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    struct sigaction action = {.sa_handler = on_child};
+    sigaction(SIGCHLD, &action, NULL);
+
+    long long started = now_us();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("boxd: fork");
+        _exit(1);
+    }
+    if (pid == 0) program(run);
+    setpgid(pid, pid); /* also here: the group must exist before we may kill it */
+    int report = run->fds[3];
+    for (int i = 0; i < 3; i++) close(run->fds[i]);
+    struct pollfd cancel = {.fd = run->fds[4], .events = POLLIN};
+
+    int status = 0, exited = 0, timed_out = 0, ncpus = cpus();
+    long long next_cpu_check = started;
+    while (!exited) {
+        int st;
+        pid_t reaped;
+        while ((reaped = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (reaped == pid) {
+                status = st;
+                exited = 1;
+            }
+        }
+        if (exited) break;
+        long long now = now_us(), wake = started + run->wall_us;
+        if (now >= wake) {
+            timed_out = 1;
+            break;
+        }
+        if (run->cpu_us > 0 && now >= next_cpu_check) {
+            long long left = run->cpu_us - reaped_cpu_us() - live_cpu_us(pid);
+            if (left <= 0) break; /* the tree used its CPU time: its time says TLE */
+            /* The tree cannot burn more than `ncpus` seconds a second: no need to look again
+             * before it could have used up what is left. */
+            long long wait = left / ncpus;
+            next_cpu_check = now + (wait > CPU_POLL_MIN_US ? wait : CPU_POLL_MIN_US);
+        }
+        if (run->cpu_us > 0 && next_cpu_check < wake) wake = next_cpu_check;
+        long long left = wake - now;
+        struct timespec wait = {left / 1000000, (left % 1000000) * 1000};
+        if (ppoll(&cancel, 1, &wait, &open) > 0) break; /* the host ended the run */
+    }
+    long long wall = now_us() - started;
+
+    /* Nothing outlives the program: from PID 1, -1 is every process in the namespace. */
+    if (isolated) {
+        kill(-1, SIGKILL);
+    } else {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+    }
+    int st;
+    pid_t reaped;
+    while ((reaped = waitpid(-1, &st, 0)) > 0 || (reaped < 0 && errno == EINTR)) {
+        if (reaped == pid && !exited) {
+            status = st;
+            exited = 1;
+        }
+    }
+    struct rusage usage;
+    getrusage(RUSAGE_CHILDREN, &usage);
+    dprintf(report, "status=%d cpu_us=%lld maxrss_kb=%ld wall_us=%lld timed_out=%d\n", status,
+            reaped_cpu_us(), usage.ru_maxrss, wall, timed_out);
+    _exit(0);
+}
+
+static int parse_run(struct request *request, struct run *run) {
+    /* run WALL_MS CPU_MS WRITABLE SCRATCH RLIMITS NENV ENV... ARGV... */
+    if (request->nfields < 8 || request->nfds != 5) return -1;
+    char **f = request->fields;
+    long nenv = strtol(f[6], NULL, 10);
+    if (nenv < 0 || 7 + nenv >= request->nfields) return -1;
+    run->wall_us = strtoll(f[1], NULL, 10) * 1000;
+    run->cpu_us = strtoll(f[2], NULL, 10) * 1000;
+    run->writable = strcmp(f[3], "1") == 0;
+    run->scratch_bytes = f[4];
+    if (strspn(f[4], "0123456789") != strlen(f[4]) || run->wall_us <= 0) return -1;
+    run->rlimits = f[5];
+    /* env and argv become NULL-terminated arrays in place: the fields array has room. */
+    static char *env[MAX_FIELDS + 1], *argv[MAX_FIELDS + 1];
+    int i = 0;
+    for (; i < nenv; i++) env[i] = f[7 + i];
+    env[i] = NULL;
+    int nargs = 0;
+    for (int j = 7 + (int)nenv; j < request->nfields; j++) argv[nargs++] = f[j];
+    argv[nargs] = NULL;
+    run->env = env;
+    run->argv = argv;
+    memcpy(run->fds, request->fds, sizeof(run->fds));
+    return 0;
+}
+
+static void run_once(struct request *request) {
+    struct run run;
+    if (parse_run(request, &run) != 0) {
+        reply("error", "malformed run request");
+        return;
+    }
+    unsigned long flags = SIGCHLD;
+    if (isolated) flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    /* fork() with namespaces: the child is PID 1 of its own PID namespace. */
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid < 0) {
+        reply("error", "clone: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) init(&run);
+    close_fds(request);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) continue;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        reply("ok", NULL);
+    } else {
+        reply("error", "the run's init failed (wait status %d)", status);
+    }
+}
+
+static int write_file(int box, const char *name, int source) {
+    if (name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = openat(box, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    if (!isolated && fchown(fd, (uid_t)plain_uid, (gid_t)plain_uid) != 0) {
+        close(fd);
+        return -1;
+    }
+    char buffer[65536];
+    ssize_t length;
+    lseek(source, 0, SEEK_SET);
+    while ((length = read(source, buffer, sizeof(buffer))) > 0) {
+        for (ssize_t done = 0; done < length;) {
+            ssize_t written = write(fd, buffer + done, (size_t)(length - done));
+            if (written < 0) {
+                close(fd);
+                return -1;
+            }
+            done += written;
+        }
+    }
+    close(fd);
+    return length < 0 ? -1 : 0;
+}
+
+static int enter_session(const char *size_bytes) {
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (isolated) {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return -1;
+        /* Our /proc/self files belong to the host's root while we are not dumpable. */
+        prctl(PR_SET_DUMPABLE, 1);
+        char map[64];
+        snprintf(map, sizeof(map), "0 %u 1", uid);
+        if (write_text("/proc/self/uid_map", map) != 0 || write_text("/proc/self/setgroups", "deny") != 0)
+            return -1;
+        snprintf(map, sizeof(map), "0 %u 1", gid);
+        if (write_text("/proc/self/gid_map", map) != 0) return -1;
+        prctl(PR_SET_DUMPABLE, 0);
+    } else if (unshare(CLONE_NEWNS) != 0) {
+        return -1;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
+    char options[96];
+    if (isolated) {
+        snprintf(options, sizeof(options), "size=%s,mode=0755", size_bytes);
+    } else {
+        snprintf(options, sizeof(options), "size=%s,mode=0755,uid=%ld,gid=%ld", size_bytes, plain_uid, plain_uid);
+    }
+    return mount("tmpfs", box_dir, "tmpfs", MS_NOSUID | MS_NODEV, options);
+}
+
+/* One submission: serve its requests until "close" (exit 0) or a broken socket. */
+static void session(struct request *request, const char *size_bytes) {
+    if (strspn(size_bytes, "0123456789") != strlen(size_bytes) || enter_session(size_bytes) != 0) {
+        reply("error", "starting a session: %s", strerror(errno));
+        _exit(1);
+    }
+    int box = open(box_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (box < 0) {
+        reply("error", "opening the box: %s", strerror(errno));
+        _exit(1);
+    }
+    reply("ok", NULL);
+    int has_run = 0;
+    while (receive(request)) {
+        const char *op = request->nfields > 0 ? request->fields[0] : "";
+        if (strcmp(op, "close") == 0) _exit(0);
+        if (strcmp(op, "run") == 0) {
+            has_run = 1;
+            run_once(request);
+        } else if (strcmp(op, "file") == 0 && request->nfields == 2 && request->nfds == 1) {
+            /* After a run, /box holds whatever the program put there. */
+            if (has_run) {
+                reply("error", "files can only be written before the first run");
+            } else if (write_file(box, request->fields[1], request->fds[0]) != 0) {
+                reply("error", "writing %s: %s", request->fields[1], strerror(errno));
+            } else {
+                reply("ok", NULL);
+            }
+        } else {
+            reply("error", "unexpected request in a session");
+        }
+        close_fds(request);
+    }
+    _exit(1);
+}
+
+int main(int argc, char **argv) {
+    int plain = argc == 4 && strcmp(argv[1], "plain") == 0;
+    if (!plain && !(argc == 3 && strcmp(argv[1], "ns") == 0)) {
+        fprintf(stderr, "usage: boxd ns BOX_DIR | boxd plain BOX_DIR UID\n");
+        return 2;
+    }
+    isolated = !plain;
+    box_dir = argv[2];
+    if (plain) plain_uid = strtol(argv[3], NULL, 10);
+    if (plain && plain_uid <= 0) {
+        fprintf(stderr, "boxd: refusing to run programs as uid %s\n", argv[3]);
+        return 2;
+    }
+    if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0) return 2;
+    prctl(PR_SET_DUMPABLE, 0);
+    static struct request request;
+    while (receive(&request)) {
+        const char *op = request.nfields > 0 ? request.fields[0] : "";
+        if (strcmp(op, "open") != 0 || request.nfields != 2) {
+            reply("error", "no open session for %s", op);
+            close_fds(&request);
+            continue;
+        }
+        close_fds(&request);
+        pid_t pid = fork();
+        if (pid < 0) {
+            reply("error", "fork: %s", strerror(errno));
+            continue;
+        }
+        if (pid == 0) session(&request, request.fields[1]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) continue;
+        /* Reap whatever the session orphaned (we may be PID 1 of the box). */
+        while (waitpid(-1, NULL, WNOHANG) > 0) continue;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            reply("ok", NULL); /* to "close" */
+        } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1)) {
+            reply("error", "the session ended (wait status %d)", status);
+        }
+    }
+    return 0;
+}

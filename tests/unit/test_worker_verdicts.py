@@ -79,14 +79,13 @@ def test_no_expected_output_means_any_clean_run_is_accepted() -> None:
     assert run_status(result(stdout=b"anything"), limits=LIMITS, expected=None) is Status.ACCEPTED
 
 
-def test_rlimits_leave_memory_to_the_cgroup_when_there_is_one() -> None:
-    assert "data" not in LIMITS.rlimits(memory_rlimit=False)
-    with_rlimit = LIMITS.rlimits(memory_rlimit=True)
-    assert with_rlimit["data"] > LIMITS.memory_kb * 1024
-    assert with_rlimit["cpu"] == 2  # 1.0 + 0.5 extra, rounded up to whole seconds
-    assert with_rlimit["nproc"] == 62  # the session and the run's init count too
-    assert with_rlimit["core"] == 0
-    assert with_rlimit["fsize"] == 1024 * 1024
+def test_rlimits_leave_memory_to_the_cgroup_or_boxd() -> None:
+    rlimits = LIMITS.rlimits()
+    assert "data" not in rlimits and "as" not in rlimits
+    assert rlimits["cpu"] == 2  # 1.0 + 0.5 extra, rounded up to whole seconds
+    assert rlimits["nproc"] == 62  # the session and the run's init count too
+    assert rlimits["core"] == 0
+    assert rlimits["fsize"] == 1024 * 1024
 
 
 def test_box_server_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> None:
@@ -127,10 +126,10 @@ def test_box_server_argv_isolates_everything_and_drops_to_an_unprivileged_uid() 
 def test_a_run_request_keeps_every_word_of_the_user_a_field_of_its_own() -> None:
     request = RunRequest(
         command=["./main", "; rm -rf /", "a b"], env={"PATH": "/usr/bin"}, stdin=b"",
-        limits=LIMITS, memory_rlimit=True, writable=False, merge_stderr=False,
+        limits=LIMITS, watch_memory=True, writable=False, merge_stderr=False,
         scratch_bytes=1 << 20,
     )  # fmt: skip
     fields = request.fields()
-    assert fields[:5] == [b"run", b"3000", b"1500", b"0", b"1048576"]
-    assert b"nproc=62" in fields[5].split(b",")
-    assert fields[6:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]
+    assert fields[:6] == [b"run", b"3000", b"1500", b"128000", b"0", b"1048576"]
+    assert b"nproc=62" in fields[6].split(b",")
+    assert fields[7:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]

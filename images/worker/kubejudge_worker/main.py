@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
         "worker %s: pool %s, concurrency %d, sandbox %s (memory by %s)",
         worker_id, settings.pool, settings.concurrency, sandbox.mode, sandbox.memory_accounting,
     )  # fmt: skip
-    if sandbox.memory_accounting == "rlimit":
+    if sandbox.memory_accounting == "watched":
         log.warning(
-            "no writable cgroup v1 memory controller: memory is limited per process "
-            "(RLIMIT_DATA), so Java and Node.js cannot start"
+            "no writable cgroup v1 memory controller: the sandbox watches each run's resident "
+            "memory instead (checked every 5 ms, so a program can overshoot its limit briefly)"
         )
     try:
         released = asyncio.run(_serve(settings, sandbox, worker_id))

@@ -109,8 +109,9 @@ class Sandbox:
 
     @property
     def memory_accounting(self) -> str:
-        """How memory is limited and measured: "cgroup" (whole box) or "rlimit" (per process)."""
-        return "cgroup" if self.cgroups is not None else "rlimit"
+        """How memory is limited and measured: "cgroup" (the whole box, exactly) or "watched"
+        (boxd sums the run's resident memory every few milliseconds)."""
+        return "cgroup" if self.cgroups is not None else "watched"
 
     def close(self) -> None:
         with self._lock:
@@ -210,7 +211,7 @@ class Box:
             env=self._env,
             stdin=stdin,
             limits=limits,
-            memory_rlimit=self._server.cgroup is None,
+            watch_memory=self._server.cgroup is None,
             writable=writable,
             merge_stderr=merge_stderr,
             scratch_bytes=self._sandbox.config.scratch_bytes,

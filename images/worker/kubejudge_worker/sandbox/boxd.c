@@ -11,8 +11,9 @@
  *      `- init  one per run: clone(new mount, pid, ipc, uts namespaces). PID 1 of the run:
  *         |     mounts a fresh /proc, /tmp and /dev/shm, makes /box read-only for test runs,
  *         |     forbids new user namespaces, enforces the wall clock and the CPU time of the
- *         |     whole tree, kills everything when the program ends (kill(-1) from PID 1),
- *         |     then reports on the report fd.
+ *         |     whole tree (and, where no memory cgroup does it, the tree's resident memory),
+ *         |     kills everything when the program ends (kill(-1) from PID 1), then reports on
+ *         |     the report fd.
  *         `- the program: every capability and the bounding set dropped, no_new_privs,
  *                         rlimits, oom_score_adj 1000; only fds 0, 1, 2.
  * Nothing a run leaves behind reaches the next: its processes, /tmp, /dev/shm and SysV IPC
@@ -28,14 +29,15 @@
  * "error\0MESSAGE".
  *   open SIZE_BYTES                      start a session with an empty /box
  *   file NAME           [fd: contents]   create /box/NAME; only before the session's first run
- *   run WALL_MS CPU_MS WRITABLE SCRATCH_BYTES RLIMITS NENV ENV... ARGV...
+ *   run WALL_MS CPU_MS MEMORY_KB WRITABLE SCRATCH_BYTES RLIMITS NENV ENV... ARGV...
  *                       [fds: stdin, stdout, stderr, report, cancel]
  *                                        the reply comes when the run has ended; the host
- *                                        ends it early by closing the cancel pipe's other end
+ *                                        ends it early by closing the cancel pipe's other end;
+ *                                        MEMORY_KB 0: a memory cgroup watches memory, not boxd
  *   close                                end the session
- * The report line: "status=S cpu_us=C maxrss_kb=M wall_us=W timed_out=T\n", preceded by
- * "exec_errno=E\n" if the program could not be executed. It goes on its own pipe, which the
- * program never holds, so a program cannot forge it.
+ * The report line: "status=S cpu_us=C maxrss_kb=M wall_us=W timed_out=T memory_exceeded=X\n",
+ * preceded by "exec_errno=E\n" if the program could not be executed. It goes on its own pipe,
+ * which the program never holds, so a program cannot forge it.
  *
  * usage: boxd ns BOX_DIR | boxd plain BOX_DIR UID
  * Written in C: it runs between every two test cases and must cost well under a millisecond.
@@ -68,14 +70,16 @@
 #define MAX_FIELDS 4096
 #define MAX_FDS 5
 #define CPU_POLL_MIN_US 10000
+/* Without a memory cgroup, how often the tree's resident memory is summed: a program can
+ * outgrow its limit by what it touches in this time before it is killed. */
+#define MEMORY_POLL_US 5000
 
 static const struct {
     const char *name;
     int resource;
 } RLIMITS[] = {
-    {"cpu", RLIMIT_CPU},     {"as", RLIMIT_AS},         {"data", RLIMIT_DATA},
-    {"nproc", RLIMIT_NPROC}, {"fsize", RLIMIT_FSIZE},   {"nofile", RLIMIT_NOFILE},
-    {"stack", RLIMIT_STACK}, {"core", RLIMIT_CORE},
+    {"cpu", RLIMIT_CPU},       {"nproc", RLIMIT_NPROC}, {"fsize", RLIMIT_FSIZE},
+    {"nofile", RLIMIT_NOFILE}, {"stack", RLIMIT_STACK}, {"core", RLIMIT_CORE},
 };
 
 static int isolated;        /* ns: inside bubblewrap; 0: plain (rlimit mode, on the host) */
@@ -187,7 +191,8 @@ static int drop_capabilities(void) {
 
 struct run {
     long long wall_us;
-    long long cpu_us; /* 0: no limit on the tree's CPU time */
+    long long cpu_us;    /* 0: no limit on the tree's CPU time */
+    long long memory_kb; /* 0: not watched by us (a memory cgroup limits the box) */
     int writable;
     const char *scratch_bytes;
     char *rlimits;
@@ -240,15 +245,23 @@ static void program(const struct run *run) {
     _exit(126);
 }
 
-/* CPU time, in microseconds, of the run's live processes, their waited-for children included
- * (what init reaped itself is in its RUSAGE_CHILDREN). ns: every process but us; plain: the
- * program's process group. */
-static long long live_cpu_us(pid_t group) {
-    static long ticks;
-    if (ticks == 0) ticks = sysconf(_SC_CLK_TCK);
-    long long total = 0;
+struct tree {
+    long long cpu_us; /* of the live processes, their waited-for children included */
+    long long rss_kb; /* resident memory, summed (shared pages count in every process) */
+};
+
+/* The run's live processes, from /proc: ns, every process but us; plain, the program's
+ * process group. What init reaped itself is in its RUSAGE_CHILDREN instead. */
+static struct tree scan_tree(pid_t group) {
+    static long ticks, page_kb;
+    if (ticks == 0) {
+        ticks = sysconf(_SC_CLK_TCK);
+        page_kb = sysconf(_SC_PAGESIZE) / 1024;
+    }
+    struct tree tree = {0, 0};
+    long long tick_total = 0;
     DIR *proc = opendir("/proc");
-    if (proc == NULL) return 0;
+    if (proc == NULL) return tree;
     for (struct dirent *entry; (entry = readdir(proc)) != NULL;) {
         long pid = strtol(entry->d_name, NULL, 10);
         if (pid <= 1 || pid == getpid()) continue;
@@ -262,17 +275,22 @@ static long long live_cpu_us(pid_t group) {
         text[length] = '\0';
         char *after = strrchr(text, ')'); /* the command name may hold anything */
         if (after == NULL) continue;
-        long pgrp;
+        long pgrp, rss;
         unsigned long long utime, stime;
         long long cutime, cstime;
-        if (sscanf(after + 2, "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-                   &pgrp, &utime, &stime, &cutime, &cstime) != 5)
+        if (sscanf(after + 2,
+                   /* fields 3 to 24 of proc(5): pgrp, utime, stime, cutime, cstime, rss */
+                   "%*s %*s %ld %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu %lld %lld"
+                   " %*s %*s %*s %*s %*s %*s %ld",
+                   &pgrp, &utime, &stime, &cutime, &cstime, &rss) != 6)
             continue;
         if (!isolated && pgrp != group) continue;
-        total += (long long)(utime + stime) + cutime + cstime;
+        tick_total += (long long)(utime + stime) + cutime + cstime;
+        tree.rss_kb += rss * page_kb;
     }
     closedir(proc);
-    return total * 1000000 / ticks;
+    tree.cpu_us = tick_total * 1000000 / ticks;
+    return tree;
 }
 
 static long long reaped_cpu_us(void) {
@@ -337,8 +355,8 @@ static void init(const struct run *run) {
     for (int i = 0; i < 3; i++) close(run->fds[i]);
     struct pollfd cancel = {.fd = run->fds[4], .events = POLLIN};
 
-    int status = 0, exited = 0, timed_out = 0, ncpus = cpus();
-    long long next_cpu_check = started;
+    int status = 0, exited = 0, timed_out = 0, memory_exceeded = 0, ncpus = cpus();
+    long long next_cpu_check = started, next_memory_check = started + MEMORY_POLL_US, peak_kb = 0;
     while (!exited) {
         int st;
         pid_t reaped;
@@ -354,15 +372,29 @@ static void init(const struct run *run) {
             timed_out = 1;
             break;
         }
-        if (run->cpu_us > 0 && now >= next_cpu_check) {
-            long long left = run->cpu_us - reaped_cpu_us() - live_cpu_us(pid);
-            if (left <= 0) break; /* the tree used its CPU time: its time says TLE */
-            /* The tree cannot burn more than `ncpus` seconds a second: no need to look again
-             * before it could have used up what is left. */
-            long long wait = left / ncpus;
-            next_cpu_check = now + (wait > CPU_POLL_MIN_US ? wait : CPU_POLL_MIN_US);
+        int check_cpu = run->cpu_us > 0 && now >= next_cpu_check;
+        int check_memory = run->memory_kb > 0 && now >= next_memory_check;
+        if (check_cpu || check_memory) {
+            struct tree tree = scan_tree(pid);
+            if (check_memory) {
+                peak_kb = tree.rss_kb > peak_kb ? tree.rss_kb : peak_kb;
+                if (tree.rss_kb > run->memory_kb) {
+                    memory_exceeded = 1;
+                    break;
+                }
+                next_memory_check = now + MEMORY_POLL_US;
+            }
+            if (check_cpu) {
+                long long left = run->cpu_us - reaped_cpu_us() - tree.cpu_us;
+                if (left <= 0) break; /* the tree used its CPU time: its time says TLE */
+                /* The tree cannot burn more than `ncpus` seconds a second: no need to look
+                 * again before it could have used up what is left. */
+                long long wait = left / ncpus;
+                next_cpu_check = now + (wait > CPU_POLL_MIN_US ? wait : CPU_POLL_MIN_US);
+            }
         }
         if (run->cpu_us > 0 && next_cpu_check < wake) wake = next_cpu_check;
+        if (run->memory_kb > 0 && next_memory_check < wake) wake = next_memory_check;
         long long left = wake - now;
         struct timespec wait = {left / 1000000, (left % 1000000) * 1000};
         if (ppoll(&cancel, 1, &wait, &open) > 0) break; /* the host ended the run */
@@ -386,30 +418,32 @@ static void init(const struct run *run) {
     }
     struct rusage usage;
     getrusage(RUSAGE_CHILDREN, &usage);
-    dprintf(report, "status=%d cpu_us=%lld maxrss_kb=%ld wall_us=%lld timed_out=%d\n", status,
-            reaped_cpu_us(), usage.ru_maxrss, wall, timed_out);
+    if (usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
+    dprintf(report, "status=%d cpu_us=%lld maxrss_kb=%lld wall_us=%lld timed_out=%d memory_exceeded=%d\n",
+            status, reaped_cpu_us(), peak_kb, wall, timed_out, memory_exceeded);
     _exit(0);
 }
 
 static int parse_run(struct request *request, struct run *run) {
-    /* run WALL_MS CPU_MS WRITABLE SCRATCH RLIMITS NENV ENV... ARGV... */
-    if (request->nfields < 8 || request->nfds != 5) return -1;
+    /* run WALL_MS CPU_MS MEMORY_KB WRITABLE SCRATCH RLIMITS NENV ENV... ARGV... */
+    if (request->nfields < 9 || request->nfds != 5) return -1;
     char **f = request->fields;
-    long nenv = strtol(f[6], NULL, 10);
-    if (nenv < 0 || 7 + nenv >= request->nfields) return -1;
+    long nenv = strtol(f[7], NULL, 10);
+    if (nenv < 0 || 8 + nenv >= request->nfields) return -1;
     run->wall_us = strtoll(f[1], NULL, 10) * 1000;
     run->cpu_us = strtoll(f[2], NULL, 10) * 1000;
-    run->writable = strcmp(f[3], "1") == 0;
-    run->scratch_bytes = f[4];
-    if (strspn(f[4], "0123456789") != strlen(f[4]) || run->wall_us <= 0) return -1;
-    run->rlimits = f[5];
+    run->memory_kb = strtoll(f[3], NULL, 10);
+    run->writable = strcmp(f[4], "1") == 0;
+    run->scratch_bytes = f[5];
+    if (strspn(f[5], "0123456789") != strlen(f[5]) || run->wall_us <= 0) return -1;
+    run->rlimits = f[6];
     /* env and argv become NULL-terminated arrays in place: the fields array has room. */
     static char *env[MAX_FIELDS + 1], *argv[MAX_FIELDS + 1];
     int i = 0;
-    for (; i < nenv; i++) env[i] = f[7 + i];
+    for (; i < nenv; i++) env[i] = f[8 + i];
     env[i] = NULL;
     int nargs = 0;
-    for (int j = 7 + (int)nenv; j < request->nfields; j++) argv[nargs++] = f[j];
+    for (int j = 8 + (int)nenv; j < request->nfields; j++) argv[nargs++] = f[j];
     argv[nargs] = NULL;
     run->env = env;
     run->argv = argv;

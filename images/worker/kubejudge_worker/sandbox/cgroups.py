@@ -3,7 +3,7 @@
 With one, a run's memory is limited and measured the way Judge0 (isolate `--cg`) does it:
 the whole box is charged, including what it writes to its tmpfs, `memory` is the box's
 peak usage, and an OOM kill is recorded, so memory-limit-exceeded is exact. Without one, the
-sandbox falls back to RLIMIT_DATA per process and the peak RSS (see `limits.py`).
+box server watches the run's summed resident memory itself (see `boxd.c`).
 
 Each box server lives in its own cgroup from its first instruction on (see `server.py`), and
 runs one program at a time, so the cgroup's limit is set and its peak reset before each run.

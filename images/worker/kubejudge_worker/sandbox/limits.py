@@ -5,11 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Address space a program needs beyond what it uses (libraries, stack reservations, allocator
-# slack): the memory rlimit is the limit plus this, so most overruns are measured as a peak
-# above the limit instead of surfacing as a failed allocation (DMOJ does the same).
-MEMORY_GRACE_KB = 32 * 1024
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
@@ -25,17 +20,17 @@ class Limits:
     max_open_files: int = 256
     output_limit_bytes: int  # stdout and stderr each; more ends the run (Judge0's SIGXFSZ)
 
-    def rlimits(self, *, memory_rlimit: bool) -> dict[str, int]:
+    def rlimits(self) -> dict[str, int]:
         """The kernel limits boxd applies to the program (bytes, seconds, counts).
 
         RLIMIT_CPU is a per-process backstop at limit + extra (whole seconds, rounded up): boxd
         itself ends the whole tree once its CPU time passes limit + extra, and the verdict
-        compares the measured CPU time with `cpu_time_s`. Memory is
-        RLIMIT_DATA (private writable memory): unlike RLIMIT_AS it does not count the address
-        space that the JVM, V8 and Go reserve but never touch; it is left off when a memory
-        cgroup limits the whole box instead (exact, and blind to thread stack reservations,
-        which RLIMIT_DATA counts in full). NPROC counts per submission, which has a user
-        namespace of its own; +2 for the two boxd processes in it (the session, the run's init).
+        compares the measured CPU time with `cpu_time_s`. Memory has no rlimit: RLIMIT_AS and
+        RLIMIT_DATA count address space that the JVM, V8 and Go reserve but never touch (and
+        thread stacks in full), so neither could start; a memory cgroup limits the whole box,
+        or else boxd watches the tree's resident memory. NPROC counts per submission, which
+        has a user namespace of its own; +2 for the two boxd processes in it (the session and
+        the run's init).
         """
         limits = {
             "cpu": max(1, math.ceil(self.cpu_time_s + self.cpu_extra_time_s)),
@@ -45,8 +40,6 @@ class Limits:
             "nofile": self.max_open_files,
             "core": 0,
         }
-        if memory_rlimit:
-            limits["data"] = (self.memory_kb + MEMORY_GRACE_KB) * 1024
         return limits
 
 

@@ -21,7 +21,8 @@ from kubejudge_worker.sandbox.server import BoxServer, BoxServerError
 
 HOST_GRACE_S = 2.0  # beyond the wall limit, before the host kills the box itself
 _REPORT = re.compile(
-    rb"status=(-?\d+) cpu_us=(\d+) maxrss_kb=(\d+) wall_us=(\d+) timed_out=([01])\n"
+    rb"status=(-?\d+) cpu_us=(\d+) maxrss_kb=(\d+) wall_us=(\d+) timed_out=([01])"
+    rb" memory_exceeded=([01])\n"
 )
 _EXEC_ERRNO = re.compile(rb"exec_errno=(\d+)\n")
 
@@ -32,7 +33,7 @@ class RunRequest:
     env: dict[str, str]
     stdin: bytes
     limits: Limits
-    memory_rlimit: bool  # no memory cgroup: RLIMIT_DATA limits memory instead
+    watch_memory: bool  # no memory cgroup: boxd sums and limits the tree's resident memory
     writable: bool  # compile writes into /box; test runs see it read-only
     merge_stderr: bool  # Judge0's redirect_stderr_to_stdout
     scratch_bytes: int  # size of the run's /tmp and /dev/shm
@@ -40,15 +41,15 @@ class RunRequest:
     def fields(self) -> list[bytes]:
         """The `run` request of boxd's protocol."""
         limits = self.limits
-        rlimits = limits.rlimits(memory_rlimit=self.memory_rlimit)
         cpu_ms = round((limits.cpu_time_s + limits.cpu_extra_time_s) * 1000)
         fields = [
             "run",
             str(max(1, round(limits.wall_time_s * 1000))),
             str(max(1, cpu_ms)),
+            str(limits.memory_kb if self.watch_memory else 0),
             "1" if self.writable else "0",
             str(self.scratch_bytes),
-            ",".join(f"{name}={value}" for name, value in rlimits.items()),
+            ",".join(f"{name}={value}" for name, value in limits.rlimits().items()),
             str(len(self.env)),
             *(f"{name}={value}" for name, value in self.env.items()),
             *self.command,
@@ -104,7 +105,8 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
             # The OOM killer picked the run's init itself: the program's doing, not the box's.
             result = replace(result, box_error=None, time_s=result.wall_time_s)
         return replace(result, memory_kb=cgroup.peak_kb(), memory_limit_exceeded=oom_killed)
-    return replace(result, memory_limit_exceeded=result.memory_kb > request.limits.memory_kb)
+    exceeded = result.memory_limit_exceeded or result.memory_kb > request.limits.memory_kb
+    return replace(result, memory_limit_exceeded=exceeded)
 
 
 class _Cancel:
@@ -178,7 +180,9 @@ def _result(
             wall_timed_out=killed and not overflow, output_limit_exceeded=overflow,
             box_error=box_error,
         )  # fmt: skip
-    status, cpu_us, maxrss_kb, wall_us, timed_out = (int(group) for group in match.groups())
+    status, cpu_us, maxrss_kb, wall_us, timed_out, memory_exceeded = (
+        int(group) for group in match.groups()
+    )
     exit_code = os.waitstatus_to_exitcode(status) if status >= 0 else None
     return RunResult(
         exit_code=exit_code if exit_code is not None and exit_code >= 0 else None,
@@ -190,5 +194,6 @@ def _result(
         memory_kb=maxrss_kb,
         wall_timed_out=bool(timed_out),
         output_limit_exceeded=overflow,
+        memory_limit_exceeded=bool(memory_exceeded),
         exec_error=os.strerror(int(exec_errno.group(1))) if exec_errno else None,
     )

@@ -1,0 +1,80 @@
+"""Without a memory cgroup (every Kubernetes pod today), boxd watches the run's resident
+memory itself: every language starts, a memory bomb is killed and flagged, and a program
+within its limit is not."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubejudge_worker.judge import Case, Job, judge
+from kubejudge_worker.sandbox import Sandbox, SandboxConfig
+from sandbox_support import COMPILE_LIMITS, RUN_LIMITS
+
+from kubejudge.languages import LANGUAGES
+from kubejudge.statuses import Status
+
+HELLO = {
+    62: 'public class Main { public static void main(String[] a) { System.out.println("hi"); } }',
+    63: 'console.log("hi")',
+    71: "print('hi')",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    root = Path(tempfile.mkdtemp(prefix="kubejudge-watched-"))
+    box = Sandbox(SandboxConfig(root=root, use_cgroups=False))
+    assert box.memory_accounting == "watched"
+    yield box
+    box.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def job(language_id: int, source: str, *, expected: bytes | None) -> Job:
+    return Job(
+        language=LANGUAGES[language_id],
+        source=source.encode(),
+        compiler_options=None,
+        command_line_arguments=None,
+        limits=RUN_LIMITS,
+        compile_limits=COMPILE_LIMITS,
+        redirect_stderr_to_stdout=False,
+        tests=[Case(stdin=b"", expected_output=expected)],
+        per_test_results=False,
+    )
+
+
+@pytest.mark.parametrize("language_id", HELLO)
+def test_every_runtime_starts_and_is_measured(sandbox: Sandbox, language_id: int) -> None:
+    verdict = judge(sandbox, job(language_id, HELLO[language_id], expected=b"hi"))
+    assert verdict.status is Status.ACCEPTED, verdict
+    assert not verdict.memory_limit_exceeded
+    assert verdict.memory is not None and 1000 < verdict.memory < RUN_LIMITS.memory_kb
+
+
+def test_a_memory_bomb_is_killed_near_its_limit(sandbox: Sandbox) -> None:
+    source = "chunks = []\nwhile True:\n    chunks.append(b'x' * 10**6)\n"
+    verdict = judge(sandbox, job(71, source, expected=None))
+    assert verdict.status is Status.RUNTIME_ERROR_OTHER  # SIGKILL, as Judge0 reports it
+    assert verdict.memory_limit_exceeded
+    # Killed at the first check past the limit: a 5 ms overshoot, not a runaway.
+    assert verdict.memory is not None
+    assert RUN_LIMITS.memory_kb < verdict.memory < RUN_LIMITS.memory_kb + 200_000
+
+
+def test_memory_held_in_several_processes_counts_together(sandbox: Sandbox) -> None:
+    # Four processes of 50 MB each: each alone is within the 128 MB limit, together not.
+    source = (
+        "import os, time\n"
+        "for _ in range(2):\n"
+        "    os.fork()\n"
+        "block = b'x' * (50 * 10**6)\n"
+        "time.sleep(1)\n"
+    )
+    verdict = judge(sandbox, job(71, source, expected=None))
+    assert verdict.memory_limit_exceeded
+    assert verdict.status is Status.RUNTIME_ERROR_OTHER

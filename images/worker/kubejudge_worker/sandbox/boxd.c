@@ -107,9 +107,10 @@ static void reply(const char *status, const char *format, ...) {
     if (format != NULL) {
         va_list args;
         va_start(args, format);
-        int more = vsnprintf(message + length, sizeof(message) - length, format, args);
+        size_t room = sizeof(message) - length;
+        int more = vsnprintf(message + length, room, format, args);
         va_end(args);
-        length += more < 0 ? 0 : (size_t)more >= sizeof(message) - length ? sizeof(message) - length - 1 : (size_t)more;
+        if (more > 0) length += (size_t)more < room ? (size_t)more : room - 1; /* truncated */
     }
     /* The host waits for this reply; if it is gone there is no one left to tell. */
     if (send(CONTROL_FD, message, length, MSG_NOSIGNAL) < 0) _exit(0);
@@ -127,8 +128,10 @@ static int receive(struct request *request) {
         char buffer[CMSG_SPACE(sizeof(int) * MAX_FDS)];
         struct cmsghdr align;
     } control;
-    struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1,
-                             .msg_control = control.buffer, .msg_controllen = sizeof(control.buffer)};
+    struct msghdr message = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = control.buffer,
+                             .msg_controllen = sizeof(control.buffer)};
     ssize_t length;
     do length = recvmsg(CONTROL_FD, &message, MSG_CMSG_CLOEXEC);
     while (length < 0 && errno == EINTR);
@@ -142,7 +145,8 @@ static int receive(struct request *request) {
     }
     request->data[length] = '\0';
     request->nfields = 0;
-    for (char *field = request->data; field < request->data + length && request->nfields < MAX_FIELDS;
+    char *end = request->data + length;
+    for (char *field = request->data; field < end && request->nfields < MAX_FIELDS;
          field += strlen(field) + 1)
         request->fields[request->nfields++] = field;
     if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) request->nfields = 0; /* refused below */
@@ -309,17 +313,17 @@ static int cpus(void) {
 static int prepare_namespaces(const struct run *run) {
     char options[64];
     snprintf(options, sizeof(options), "size=%s,mode=1777", run->scratch_bytes);
-    unsigned long nosuid = MS_NOSUID | MS_NODEV;
+    unsigned long nosuid = MS_NOSUID | MS_NODEV, read_only = MS_BIND | MS_REMOUNT | MS_RDONLY;
     if (mount("proc", "/proc", "proc", nosuid | MS_NOEXEC, NULL) != 0) return -1;
     /* The run's user namespace is the session's: no program of it may create another. */
     if (write_text("/proc/sys/user/max_user_namespaces", "0") != 0) return -1;
     if (mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL) != 0 ||
-        mount(NULL, "/proc/sys", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid | MS_NOEXEC, NULL) != 0)
+        mount(NULL, "/proc/sys", NULL, read_only | nosuid | MS_NOEXEC, NULL) != 0)
         return -1;
     if (mount("tmpfs", "/tmp", "tmpfs", nosuid, options) != 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", nosuid, options) != 0)
         return -1;
-    if (!run->writable && mount(NULL, box_dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid, NULL) != 0)
+    if (!run->writable && mount(NULL, box_dir, NULL, read_only | nosuid, NULL) != 0)
         return -1;
     return 0;
 }
@@ -419,7 +423,8 @@ static void init(const struct run *run) {
     struct rusage usage;
     getrusage(RUSAGE_CHILDREN, &usage);
     if (usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
-    dprintf(report, "status=%d cpu_us=%lld maxrss_kb=%lld wall_us=%lld timed_out=%d memory_exceeded=%d\n",
+    dprintf(report,
+            "status=%d cpu_us=%lld maxrss_kb=%lld wall_us=%lld timed_out=%d memory_exceeded=%d\n",
             status, reaped_cpu_us(), peak_kb, wall, timed_out, memory_exceeded);
     _exit(0);
 }
@@ -477,7 +482,8 @@ static void run_once(struct request *request) {
 }
 
 static int write_file(int box, const char *name, int source) {
-    if (name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+    if (name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0) {
         errno = EINVAL;
         return -1;
     }
@@ -513,7 +519,8 @@ static int enter_session(const char *size_bytes) {
         prctl(PR_SET_DUMPABLE, 1);
         char map[64];
         snprintf(map, sizeof(map), "0 %u 1", uid);
-        if (write_text("/proc/self/uid_map", map) != 0 || write_text("/proc/self/setgroups", "deny") != 0)
+        if (write_text("/proc/self/uid_map", map) != 0 ||
+            write_text("/proc/self/setgroups", "deny") != 0)
             return -1;
         snprintf(map, sizeof(map), "0 %u 1", gid);
         if (write_text("/proc/self/gid_map", map) != 0) return -1;
@@ -526,7 +533,8 @@ static int enter_session(const char *size_bytes) {
     if (isolated) {
         snprintf(options, sizeof(options), "size=%s,mode=0755", size_bytes);
     } else {
-        snprintf(options, sizeof(options), "size=%s,mode=0755,uid=%ld,gid=%ld", size_bytes, plain_uid, plain_uid);
+        snprintf(options, sizeof(options), "size=%s,mode=0755,uid=%ld,gid=%ld", size_bytes,
+                 plain_uid, plain_uid);
     }
     return mount("tmpfs", box_dir, "tmpfs", MS_NOSUID | MS_NODEV, options);
 }

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kubejudge_worker.judge import Case, Job, Verdict, judge
 from kubejudge_worker.sandbox import Sandbox, SandboxError
-from sandbox_support import COMPILE_LIMITS, RUN_LIMITS
+from sandbox_support import COMPILE_LIMITS, RUN_LIMITS, processes_with
 
 from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
@@ -41,22 +41,10 @@ def attack(
         per_test_results=False,
     )
     verdict = judge(sandbox, job)
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
     healthy = replace(job, source=b"print(input())", language=PYTHON, tests=[Case(b"hi", b"hi")])
     assert judge(sandbox, healthy).status is Status.ACCEPTED
     return verdict
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_infinite_loop_is_stopped_by_the_time_limit(sandbox: Sandbox) -> None:

@@ -124,16 +124,27 @@ class Sandbox:
     @contextmanager
     def box(self, *, family: str) -> Iterator[Box]:
         env = {**BASE_ENV, **toolchain(family).env}
-        server = self._take()
-        try:
-            server.call([b"open", str(self.config.work_dir_bytes).encode()])
-        except BoxServerError as error:
-            server.kill()
-            raise SandboxError(f"starting a box: {error}") from error
+        server = self._open(self._take())
         try:
             yield Box(sandbox=self, server=server, env=env)
         finally:
             self._give_back(server)
+
+    def _open(self, server: BoxServer) -> BoxServer:
+        """Start a session on `server`; on a fresh server if that one died meanwhile."""
+        size = str(self.config.work_dir_bytes).encode()
+        try:
+            server.call([b"open", size])
+            return server
+        except BoxServerError:
+            server.kill()
+        server = self._start_server()
+        try:
+            server.call([b"open", size])
+        except BoxServerError as error:
+            server.kill()
+            raise SandboxError(f"starting a box: {error}") from error
+        return server
 
     def _take(self) -> BoxServer:
         """An idle box server, or a new one."""

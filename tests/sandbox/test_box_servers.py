@@ -1,0 +1,63 @@
+"""Box servers are kept between submissions, and replaced when one is gone."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kubejudge_worker.judge import Case, Job, judge
+from kubejudge_worker.sandbox import Sandbox, SandboxConfig
+from sandbox_support import COMPILE_LIMITS, RUN_LIMITS, processes_with
+from support.polling import wait_until
+
+from kubejudge.languages import LANGUAGES
+from kubejudge.statuses import Status
+
+ECHO = Job(
+    language=LANGUAGES[71],
+    source=b"print(input())",
+    compiler_options=None,
+    command_line_arguments=None,
+    limits=RUN_LIMITS,
+    compile_limits=COMPILE_LIMITS,
+    redirect_stderr_to_stdout=False,
+    tests=[Case(stdin=b"hi", expected_output=b"hi")],
+    per_test_results=False,
+)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    root = Path(tempfile.mkdtemp(prefix="kubejudge-servers-"))
+    box = Sandbox(SandboxConfig(root=root))
+    yield box
+    box.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_one_server_judges_submission_after_submission(sandbox: Sandbox) -> None:
+    for _ in range(5):
+        assert judge(sandbox, ECHO).status is Status.ACCEPTED
+    assert sandbox.servers_started == 1
+
+
+def test_a_server_that_died_with_its_thread_is_replaced(sandbox: Sandbox) -> None:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(judge, sandbox, ECHO).result().status is Status.ACCEPTED
+    # The thread is gone, and with it (pdeathsig) the bwrap of the server it started.
+    wait_until(lambda: not processes_with(str(sandbox.config.root)), what="the box to die")
+    assert judge(sandbox, ECHO).status is Status.ACCEPTED
+    assert sandbox.servers_started == 2
+
+
+def test_concurrent_boxes_get_servers_of_their_own(sandbox: Sandbox) -> None:
+    sleepy = replace(ECHO, source=b"import time\ntime.sleep(0.3)\nprint(input())")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        verdicts = list(pool.map(lambda _: judge(sandbox, sleepy), range(3)))
+    assert [verdict.status for verdict in verdicts] == [Status.ACCEPTED] * 3
+    assert sandbox.servers_started == 3

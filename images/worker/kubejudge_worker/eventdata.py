@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubejudge.db.models import Submission
+from sqlalchemy import Row
+
 from kubejudge.statuses import Status
 
 
-def submission_event_data(submission: Submission) -> dict[str, Any]:
+def submission_event_data(submission: Row[Any]) -> dict[str, Any]:
     return {
         "token": submission.token,
         "status": Status(submission.status_id).public(),

@@ -19,15 +19,15 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import events, protocol, queue
-from kubejudge.db.models import Submission
 from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_worker import heartbeat, metrics, record
@@ -197,7 +197,7 @@ class Worker:
         with contextlib.suppress(RedisError):
             await self._beat()  # idle again: the operator may pick this pod to remove
 
-    async def _judge(self, submission: Submission, claim: record.Claim) -> Verdict:
+    async def _judge(self, submission: Row[Any], claim: record.Claim) -> Verdict:
         language_name = str(submission.language_id)
         with metrics.RUN_SECONDS.labels(self.pool, language_name).time():
             try:
@@ -211,7 +211,7 @@ class Worker:
         return verdict
 
     async def _record(
-        self, delivery: queue.Delivery, submission: Submission, verdict: Verdict
+        self, delivery: queue.Delivery, submission: Row[Any], verdict: Verdict
     ) -> None:
         final = await record.finish(
             self.engine, token=submission.token, attempt=submission.attempt, verdict=verdict
@@ -250,7 +250,7 @@ class Worker:
                 log.warning("%s failed, retrying: %s", what, error)
                 await asyncio.sleep(min(0.5 * 2**attempt, REDIS_RETRY_MAX_S))
 
-    async def _give_up(self, delivery: queue.Delivery, submission: Submission) -> None:
+    async def _give_up(self, delivery: queue.Delivery, submission: Row[Any]) -> None:
         reason = (
             f"gave up after {self.settings.max_attempts} attempts: the worker judging this "
             "submission stopped every time (crash, out-of-memory kill or eviction)"
@@ -270,7 +270,7 @@ class Worker:
         metrics.DEAD_LETTERS.labels(self.pool).inc()
         log.error("dead-lettered %s: %s", submission.token, reason)
 
-    def _job(self, submission: Submission, claim: record.Claim) -> Job:
+    def _job(self, submission: Row[Any], claim: record.Claim) -> Job:
         settings = self.settings
         return Job(
             language=LANGUAGES[submission.language_id],
@@ -303,7 +303,7 @@ class Worker:
             number_of_runs=max(1, submission.number_of_runs),
         )
 
-    async def _publish(self, kind: Literal["status", "verdict"], submission: Submission) -> None:
+    async def _publish(self, kind: Literal["status", "verdict"], submission: Row[Any]) -> None:
         event = protocol.Event(
             type=kind, token=submission.token, data=submission_event_data(submission)
         )

@@ -175,7 +175,8 @@ class Sandbox:
             work_dir.parent.chmod(0o711)  # the box user passes through to its own dir only
             argv = [argv[0], argv[1], str(work_dir), argv[3]]
         cgroup = self.cgroups.create() if self.cgroups is not None else None
-        self.servers_started += 1
+        with self._lock:
+            self.servers_started += 1
         try:
             return BoxServer.start(argv, env={}, cgroup=cgroup, handshake=self.mode == "bwrap")
         except OSError as error:

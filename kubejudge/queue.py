@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
-from kubejudge import protocol
+from kubejudge import events, protocol
 
 # KEYS: stream, marker. ARGV: token, enqueued_at_ms.
 # Returns the new entry id, or nil when the token is already waiting or being judged.
@@ -24,14 +25,29 @@ return false
 """
 
 
-# KEYS: stream, marker. ARGV: group, entry id.
-# Acknowledge and drop the entry, and free the token for a later enqueue, in one step.
-_ACK = """
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
-return 1
+# ack_entry(stream, marker, group, entry id): acknowledge and drop the entry, and free the
+# token for a later enqueue.
+_ACK_LUA = """
+local function ack_entry(stream, marker, group, entry_id)
+  redis.call('XACK', stream, group, entry_id)
+  redis.call('XDEL', stream, entry_id)
+  redis.call('DEL', marker)
+end
 """
+# KEYS: stream, marker. ARGV: group, entry id.
+_ACK = _ACK_LUA + "ack_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2])\nreturn 1"
+# KEYS: stream, marker, then the event's (events.Publication). ARGV: group, entry id, then the
+# event's. The outcome's event, then the ack: an error ends a script where it happens, so an
+# entry is never acked without its event having gone out.
+_PUBLISH_AND_ACK = (
+    events.PUBLISH_LUA
+    + _ACK_LUA
+    + """
+local id = publish_event(KEYS[3], ARGV[3], KEYS[4], KEYS[5], ARGV[4], ARGV[5])
+ack_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+return id
+"""
+)
 
 # KEYS: stream. ARGV: group, entry id, consumer.
 # Drop the entry only while `consumer` still holds it, and leave the marker to whichever entry
@@ -212,6 +228,23 @@ async def ack(redis: Redis, *, pool: str, delivery: Delivery) -> None:
         protocol.enqueued_marker(delivery.entry.token),
         protocol.QUEUE_GROUP,
         delivery.entry_id,
+    )
+
+
+def add_publish_and_ack(
+    pipe: Pipeline, *, pool: str, delivery: Delivery, outgoing: events.Publication
+) -> None:
+    """Publish the event that reports the entry's outcome, then `ack`, in one atomic step
+    added to `pipe` (a worker sends it with its heartbeat, in one round trip)."""
+    pipe.eval(
+        _PUBLISH_AND_ACK,
+        2 + len(outgoing.keys),
+        protocol.queue_stream(pool),
+        protocol.enqueued_marker(delivery.entry.token),
+        *outgoing.keys,
+        protocol.QUEUE_GROUP,
+        delivery.entry_id,
+        *outgoing.args,
     )
 
 

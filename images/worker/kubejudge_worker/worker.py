@@ -3,6 +3,8 @@
 Per submission (DESIGN.md guarantees 1, 2 and 5):
     claim the row (attempt + 1, Processing) -> publish a `status` event -> judge in the
     sandbox -> write the verdict fenced by our attempt -> publish the `verdict` event -> XACK.
+That is two PostgreSQL statements and three Redis round trips: the read, the heartbeat with the
+status event, and the heartbeat with one script that publishes the verdict and then acks.
 A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
 newer attempt is dropped, and so is its entry unless another worker reclaimed it (then the
 newer attempt's worker acks it). Entries of workers
@@ -63,6 +65,7 @@ class Worker:
         self._tokens: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.released = False  # the drain timed out: judging threads may still be running
+        self._left = False  # run() is done: the heartbeat loop ends
 
     def stop(self) -> None:
         self.stopping.set()
@@ -79,6 +82,9 @@ class Worker:
             await self._read_loop()
             await self._drain()
         finally:
+            # The flag as well as the cancel: redis-py (on Python 3.11) can swallow a
+            # CancelledError that lands while it sends, and the loop would then beat on.
+            self._left = True
             beating.cancel()
             await asyncio.gather(beating, return_exceptions=True)
             await heartbeat.stop(self.redis, pool=self.pool, worker_id=self.worker_id)
@@ -187,15 +193,12 @@ class Worker:
             # Best effort: a Redis outage here must not fail the delivery, whose retry would
             # claim again and spend an attempt (enough of them end as a false Internal Error).
             with contextlib.suppress(RedisError, OSError):
-                await self._beat()
-                await self._publish("status", submission)
+                await self._announce_start(submission)
             verdict = await self._judge(submission, claim)
         finally:
             self._tokens.discard(token)
             metrics.BUSY.labels(self.pool).dec()
         await self._record(delivery, submission, verdict)
-        with contextlib.suppress(RedisError):
-            await self._beat()  # idle again: the operator may pick this pod to remove
 
     async def _judge(self, submission: Row[Any], claim: record.Claim) -> Verdict:
         language_name = str(submission.language_id)
@@ -225,6 +228,8 @@ class Worker:
                     self.redis, pool=self.pool, delivery=delivery, consumer=self.worker_id
                 ),
             )
+            with contextlib.suppress(RedisError):
+                await self._beat()  # idle again: the operator may pick this pod to remove
             return
         metrics.VERDICTS.labels(self.pool, verdict.status.name, str(final.language_id)).inc()
         if final.finished_at is not None:
@@ -234,10 +239,7 @@ class Worker:
         # The verdict is committed. Retrying the whole delivery now would find the row final
         # and ack it unpublished, losing the event, so these steps wait out Redis on their own.
         await self._through_outage(
-            "publishing the verdict", lambda: self._publish("verdict", final)
-        )
-        await self._through_outage(
-            "acking", lambda: queue.ack(self.redis, pool=self.pool, delivery=delivery)
+            "publishing the verdict and acking", lambda: self._announce_verdict(delivery, final)
         )
 
     async def _through_outage(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
@@ -261,7 +263,8 @@ class Worker:
         )
         if final is not None:
             await self._through_outage(
-                "publishing the verdict", lambda: self._publish("verdict", final)
+                "publishing the verdict",
+                lambda: events.send(self.redis, self._publication("verdict", final)),
             )
         await self._through_outage(
             "dead-lettering",
@@ -303,19 +306,40 @@ class Worker:
             number_of_runs=max(1, submission.number_of_runs),
         )
 
-    async def _publish(self, kind: Literal["status", "verdict"], submission: Row[Any]) -> None:
+    async def _announce_start(self, submission: Row[Any]) -> None:
+        """The heartbeat (now listing the submission) and its `status` event, in one round
+        trip."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
+            events.add_publish(pipe, self._publication("status", submission))
+            await pipe.execute()
+
+    async def _announce_verdict(self, delivery: queue.Delivery, final: Row[Any]) -> None:
+        """The `verdict` event then the ack (one atomic script), and the heartbeat no longer
+        listing the submission, in one round trip: the operator may now pick this pod to
+        remove."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            queue.add_publish_and_ack(
+                pipe,
+                pool=self.pool,
+                delivery=delivery,
+                outgoing=self._publication("verdict", final),
+            )
+            heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
+            await pipe.execute()
+
+    def _publication(
+        self, kind: Literal["status", "verdict"], submission: Row[Any]
+    ) -> events.Publication:
         event = protocol.Event(
             type=kind, token=submission.token, data=submission_event_data(submission)
         )
-        await events.publish(
-            self.redis,
-            user_id=submission.owner,
-            event=event,
-            history_length=self.settings.history_length,
+        return events.publication(
+            user_id=submission.owner, event=event, history_length=self.settings.history_length
         )
 
-    async def _beat(self) -> None:
-        state = protocol.Heartbeat(
+    def _heartbeat(self) -> protocol.Heartbeat:
+        return protocol.Heartbeat(
             worker_id=self.worker_id,
             pool=self.pool,
             concurrency=self.settings.concurrency,
@@ -323,11 +347,16 @@ class Worker:
             pod_name=os.environ.get("KUBEJUDGE_POD_NAME"),
             sandbox_mode=self.sandbox.mode,
         )
-        ttl_ms = round(self.settings.heartbeat_ttl_s * 1000)
-        await heartbeat.beat(self.redis, state, ttl_ms=ttl_ms)
+
+    @property
+    def _heartbeat_ttl_ms(self) -> int:
+        return round(self.settings.heartbeat_ttl_s * 1000)
+
+    async def _beat(self) -> None:
+        await heartbeat.beat(self.redis, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._left:
             await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
             with contextlib.suppress(RedisError):
                 await self._beat()

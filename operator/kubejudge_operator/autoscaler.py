@@ -107,7 +107,7 @@ class ClusterLoop:
 
     async def reconcile(self, owner: Owner, spec: ClusterSpec) -> None:
         try:
-            await reconcile.reconcile_cluster(self.kube, dict(self.body))
+            open_egress = await reconcile.reconcile_cluster(self.kube, dict(self.body))
             url = await reconcile.store_url(
                 self.kube, owner, spec.redis, managed_url=resources.redis_url_managed(owner)
             )
@@ -116,6 +116,7 @@ class ClusterLoop:
             log.warning("reconciling %s/%s failed: %s", owner.namespace, owner.name, error)
             return
         self.conditions.set("Reconciled", True, "Applied", "every child matches the spec")
+        self.report_egress(owner, open_egress)
         if url != self.redis_url:
             await self.close()
             self.redis_url = url
@@ -123,6 +124,20 @@ class ClusterLoop:
                 self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             except ValueError as error:  # not a redis:// URL: say so, keep the sizes
                 self.conditions.set("RedisReachable", False, "BadRedisURL", str(error))
+
+    def report_egress(self, owner: Owner, open_egress: list[str]) -> None:
+        """WorkerEgressRestricted, plus a Warning Event and log line whenever what is open
+        changes (not every reconcile)."""
+        if not open_egress:
+            message = "worker pods reach only their stores' addresses and DNS"
+            self.conditions.set("WorkerEgressRestricted", True, "Restricted", message)
+            return
+        message = "; ".join(open_egress)
+        before = self.conditions.items.get("WorkerEgressRestricted", {}).get("message")
+        self.conditions.set("WorkerEgressRestricted", False, "OpenToAnyAddress", message)
+        if message != before:
+            log.warning("%s/%s: %s", owner.namespace, owner.name, message)
+            kopf.event(self.body, type="Warning", reason="WorkerEgressOpen", message=message)
 
     async def observe(self, owner: Owner, spec: ClusterSpec) -> dict[str, poolload.PoolLoad] | None:
         if self.redis is None:  # no usable URL yet (see the RedisReachable condition)

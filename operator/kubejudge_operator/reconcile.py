@@ -7,11 +7,12 @@ child all run the same `reconcile_cluster`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 import weakref
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import kopf
 
@@ -38,37 +39,58 @@ async def store_url(kube: Kube, owner: Owner, store: Store, *, managed_url: str)
     return await kube.secret_value(owner.namespace, ref.name, ref.key)
 
 
-def port_of(url: str, default: int) -> int:
+def endpoint_of(url: str, default_port: int) -> resources.Endpoint:
+    """The port and, when the URL pins one, the IP address a store's URL points at.
+
+    No address when the URL names a host, or several (libpq's `h1:5432,h2:5432`, a `host=`
+    parameter), or is no URL at all: the worker policy must never shut out an address the
+    client may really use.
+    """
     try:
-        return urlsplit(url).port or default
-    except ValueError:
-        return default
+        split = urlsplit(url)
+        port = split.port or default_port
+    except ValueError:  # a multi-host netloc, or no URL
+        return resources.Endpoint(default_port)
+    query = parse_qs(split.query)
+    if split.hostname is None or "host" in query or "hostaddr" in query:
+        return resources.Endpoint(port)
+    try:
+        address = ipaddress.ip_address(split.hostname)
+    except ValueError:  # a hostname
+        return resources.Endpoint(port)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:  # fe80::1%eth0: link-local, no ipBlock for it
+            return resources.Endpoint(port)
+        # ::ffff:a.b.c.d goes out as IPv4 to a.b.c.d.
+        address = address.ipv4_mapped or address
+    return resources.Endpoint(port, address)
 
 
-async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> None:
+async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> list[str]:
     """One reconcile at a time per JudgeCluster: the handlers, the periodic re-apply and a
-    restore may all fire together, and two would both create a missing worker Deployment."""
+    restore may all fire together, and two would both create a missing worker Deployment.
+
+    Returns what the applied children leave open (`resources.open_egress`), for the caller to
+    report."""
     owner = Owner.of(body)
     lock = _locks.setdefault(owner.uid, asyncio.Lock())
     async with lock:
-        await _reconcile(kube, owner, ClusterSpec.model_validate(body["spec"]))
+        return await _reconcile(kube, owner, ClusterSpec.model_validate(body["spec"]))
 
 
-async def _reconcile(kube: Kube, owner: Owner, spec: ClusterSpec) -> None:
-    redis_port, postgres_port = resources.REDIS_PORT, resources.POSTGRES_PORT
+async def _reconcile(kube: Kube, owner: Owner, spec: ClusterSpec) -> list[str]:
+    redis, postgres = resources.REDIS_ENDPOINT, resources.POSTGRES_ENDPOINT
     if not spec.redis.managed:
         url = await store_url(kube, owner, spec.redis, managed_url="")
-        redis_port = port_of(url, resources.REDIS_PORT)
+        redis = endpoint_of(url, resources.REDIS_PORT)
     if spec.postgresql.managed:
         password = secrets.token_urlsafe(24)
         await kube.create_if_absent(resources.build_postgres_secret(owner, password))
     else:
         url = await store_url(kube, owner, spec.postgresql, managed_url="")
-        postgres_port = port_of(url, resources.POSTGRES_PORT)
+        postgres = endpoint_of(url, resources.POSTGRES_PORT)
 
-    children = resources.build_children(
-        owner, spec, redis_port=redis_port, postgres_port=postgres_port
-    )
+    children = resources.build_children(owner, spec, redis=redis, postgres=postgres)
     pools = {resources.worker_name(owner, pool.name): pool for pool in spec.worker_pools}
     for child in children:
         pool = pools.get(child["metadata"]["name"]) if child["kind"] == "Deployment" else None
@@ -80,6 +102,7 @@ async def _reconcile(kube: Kube, owner: Owner, spec: ClusterSpec) -> None:
         else:
             await kube.apply(child)
     await prune(kube, owner, children)
+    return resources.open_egress(owner, spec, redis=redis, postgres=postgres)
 
 
 async def create_worker_deployment(kube: Kube, manifest: dict[str, Any], replicas: int) -> None:

@@ -9,7 +9,9 @@ Worker Deployments are built without `replicas`: the autoscaler owns that field 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from kubejudge_operator.spec import ClusterSpec, Owner, Store, WorkerPool
@@ -346,16 +348,60 @@ def build_pdb(owner: Owner, name: str, selector: dict[str, str], component: str)
     }
 
 
-def store_egress(owner: Owner, store: Store, component: str, port: int) -> dict[str, Any]:
-    """Egress to a managed instance's pods, or (external) to its port on any address."""
-    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a store listens, as its URL says: the port, and the address when the URL gives an
+    IP literal (a hostname leaves it None: its addresses may change under us)."""
+
+    port: int
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+
+
+# The default ports, no address: a managed store's (its pods are picked by label instead).
+REDIS_ENDPOINT = Endpoint(REDIS_PORT)
+POSTGRES_ENDPOINT = Endpoint(POSTGRES_PORT)
+
+
+def store_peers(
+    owner: Owner, *, store: Store, component: str, endpoint: Endpoint
+) -> list[dict[str, Any]]:
+    """Where worker pods may reach a store: a managed one's pods; an external one's
+    egressCIDRs, else the IP in its URL. Empty: no way to tell, so any address."""
     if store.managed:
-        rule["to"] = [{"podSelector": {"matchLabels": selector_labels(owner, component)}}]
+        return [{"podSelector": {"matchLabels": selector_labels(owner, component)}}]
+    networks = store.egress_cidrs
+    if not networks and endpoint.address is not None:
+        networks = [ipaddress.ip_network(endpoint.address)]
+    return [{"ipBlock": {"cidr": str(network)}} for network in networks]
+
+
+def store_egress(
+    owner: Owner, *, store: Store, component: str, endpoint: Endpoint
+) -> dict[str, Any]:
+    """The egress rule to one store: its TCP port, at its peers (without `to`, any address)."""
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": endpoint.port}]}
+    if peers := store_peers(owner, store=store, component=component, endpoint=endpoint):
+        rule["to"] = peers
     return rule
 
 
+def open_egress(
+    owner: Owner, spec: ClusterSpec, *, redis: Endpoint, postgres: Endpoint
+) -> list[str]:
+    """One line per store that worker pods may reach on ANY address, saying how to close it."""
+    return [
+        f"worker egress to {component} (TCP {endpoint.port}) is open to any address: its URL "
+        f"gives no IP to pin; list its addresses in spec.{component}.egressCIDRs to close it"
+        for component, store, endpoint in (
+            ("redis", spec.redis, redis),
+            ("postgresql", spec.postgresql, postgres),
+        )
+        if not store_peers(owner, store=store, component=component, endpoint=endpoint)
+    ]
+
+
 def build_worker_network_policy(
-    owner: Owner, spec: ClusterSpec, *, redis_port: int, postgres_port: int
+    owner: Owner, spec: ClusterSpec, *, redis: Endpoint, postgres: Endpoint
 ) -> dict[str, Any]:
     """Worker pods may reach Redis, PostgreSQL and DNS, nothing else; nothing may reach them."""
     dns = {
@@ -381,8 +427,10 @@ def build_worker_network_policy(
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [],
             "egress": [
-                store_egress(owner, spec.redis, "redis", redis_port),
-                store_egress(owner, spec.postgresql, "postgresql", postgres_port),
+                store_egress(owner, store=spec.redis, component="redis", endpoint=redis),
+                store_egress(
+                    owner, store=spec.postgresql, component="postgresql", endpoint=postgres
+                ),
                 dns,
             ],
         },
@@ -476,13 +524,16 @@ def build_postgres_secret(owner: Owner, password: str) -> dict[str, Any]:
 
 
 def build_children(
-    owner: Owner, spec: ClusterSpec, *, redis_port: int = REDIS_PORT,
-    postgres_port: int = POSTGRES_PORT,
-) -> list[dict[str, Any]]:  # fmt: skip
+    owner: Owner,
+    spec: ClusterSpec,
+    *,
+    redis: Endpoint = REDIS_ENDPOINT,
+    postgres: Endpoint = POSTGRES_ENDPOINT,
+) -> list[dict[str, Any]]:
     """Every child the operator applies, in an order that lets each find what it needs.
 
-    `redis_port`/`postgres_port` are the external instances' ports (read from their URLs), so
-    the worker NetworkPolicy opens exactly those.
+    `redis`/`postgres` are the external instances' endpoints (read from their URLs), so the
+    worker NetworkPolicy opens exactly those ports, at those addresses when known.
     """
     children = [build_config_map(owner, spec)]
     for component, store, port in (
@@ -513,8 +564,8 @@ def build_children(
         build_worker_network_policy(
             owner,
             spec,
-            redis_port=REDIS_PORT if spec.redis.managed else redis_port,
-            postgres_port=POSTGRES_PORT if spec.postgresql.managed else postgres_port,
+            redis=REDIS_ENDPOINT if spec.redis.managed else redis,
+            postgres=POSTGRES_ENDPOINT if spec.postgresql.managed else postgres,
         )
     )
     return children

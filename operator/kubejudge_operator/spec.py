@@ -7,9 +7,10 @@ the defaults so pure code and unit tests can build a spec from a partial dict.
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from kubejudge.scaling import PoolLimits
 
@@ -18,6 +19,16 @@ VERSION = "v1alpha1"
 PLURAL = "judgeclusters"
 KIND = "JudgeCluster"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+
+def network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR as `ipaddress` reads it, host bits allowed (10.1.2.3/8 is 10.0.0.0/8)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a CIDR string such as 10.0.0.0/24, got {value!r}")
+    return ipaddress.ip_network(value, strict=False)
+
+
+Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(network)]
 
 
 class Model(BaseModel):
@@ -43,6 +54,8 @@ class Store(Model):
     url_secret_ref: SecretRef | None = Field(default=None, alias="urlSecretRef")
     image: str | None = None
     storage: str = "1Gi"
+    # External only: where worker pods may reach it. Empty: the IP in its URL, when it has one.
+    egress_cidrs: list[Network] = Field(default_factory=list, alias="egressCIDRs")
 
 
 class Frontend(Model):

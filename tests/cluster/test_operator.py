@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
@@ -253,6 +254,18 @@ def test_children_appear_owned_and_the_cluster_becomes_ready(
         ({"workerPools": []}, "should have at least 1 items"),
         ({"redis": {"managed": True, "urlSecretRef": {"name": "s", "key": "k"}}}, "exactly one"),
         ({"maxWallTimeSeconds": 0}, "should be greater than or equal to 1"),
+        (
+            {"redis": {"urlSecretRef": {"name": "s", "key": "k"}, "egressCIDRs": "10.0.0.0/8"}},
+            "must be of type array",
+        ),
+        (
+            {"redis": {"urlSecretRef": {"name": "s", "key": "k"}, "egressCIDRs": ["10.0.0/8"]}},
+            "must be of type cidr",
+        ),
+        (
+            {"redis": {"managed": True, "egressCIDRs": ["10.0.0.0/8"]}},
+            "egressCIDRs is for an external store",
+        ),
     ],
 )
 def test_bad_specs_are_refused_with_a_clear_message(
@@ -263,6 +276,70 @@ def test_bad_specs_are_refused_with_a_clear_message(
         cluster(**spec)
     assert refused.value.status == 422
     assert message in json.loads(refused.value.body)["message"]
+
+
+def test_worker_egress_is_pinned_to_the_stores_addresses_or_reported_open(
+    api: client.ApiClient,
+    namespace: str,
+    cluster: Callable[..., dict[str, Any]],
+    redis_server: localservices.LocalServer,
+) -> None:
+    """Redis's URL in its Secret holds an IP (127.0.0.1): the policy allows only that address.
+    PostgreSQL's names a host: its port stays open to any address, and the cluster says so
+    until egressCIDRs closes it."""
+    core, net = client.CoreV1Api(api), client.NetworkingV1Api(api)
+    secret = f"pg-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name=secret),
+            string_data={"url": "postgresql://judge:pw@db.example.com:6543/judge"},
+        ),
+    )
+    name = cluster(postgresql={"urlSecretRef": {"name": secret, "key": "url"}})["metadata"]["name"]
+
+    def egress() -> list[dict[str, Any]]:
+        policy = net.read_namespaced_network_policy(f"{name}-worker", namespace)
+        return list(api.sanitize_for_serialization(policy)["spec"]["egress"][:2])
+
+    def condition() -> dict[str, str] | None:
+        status = read_cluster(api, namespace, name).get("status", {})
+        found = (c for c in status.get("conditions", []) if c["type"] == "WorkerEgressRestricted")
+        return next(found, None)
+
+    redis, postgres = wait_until(egress, what="the worker NetworkPolicy")
+    assert redis == {
+        "ports": [{"protocol": "TCP", "port": urlsplit(redis_server.url).port}],
+        "to": [{"ipBlock": {"cidr": "127.0.0.1/32"}}],
+    }
+    assert postgres == {"ports": [{"protocol": "TCP", "port": 6543}]}  # any address
+    reported = wait_until(
+        lambda: (c := condition()) and c["status"] == "False" and c, what="the open egress"
+    )
+    assert reported["reason"] == "OpenToAnyAddress"
+    assert "postgresql (TCP 6543) is open to any address" in reported["message"]
+    assert "spec.postgresql.egressCIDRs" in reported["message"]
+    assert "egress to redis" not in reported["message"]  # pinned
+
+    def warned() -> bool:
+        selector = f"involvedObject.name={name}"
+        events = core.list_namespaced_event(namespace, field_selector=selector).items
+        return any(e.type == "Warning" and e.reason == "WorkerEgressOpen" for e in events)
+
+    wait_until(warned, what="a Warning event about the open egress")
+
+    store = {"urlSecretRef": {"name": secret, "key": "url"}, "egressCIDRs": ["10.96.7.9/24"]}
+    patch_cluster(api, namespace, name, {"postgresql": store})
+    wait_until(
+        lambda: egress()[1].get("to") == [{"ipBlock": {"cidr": "10.96.7.0/24"}}],
+        timeout=RECONCILE_S * 5,
+        what="PostgreSQL's egress pinned to its CIDR",
+    )
+    wait_until(
+        lambda: (c := condition()) and c["status"] == "True",
+        timeout=RECONCILE_S * 5,
+        what="WorkerEgressRestricted=True",
+    )
 
 
 def test_spec_changes_roll_through_and_removed_pools_go(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubejudge_operator import resources
+from kubejudge_operator.reconcile import endpoint_of
+from kubejudge_operator.resources import Endpoint
 from kubejudge_operator.spec import ClusterSpec, Owner
 from kubejudge_worker.settings import WorkerSettings
+from pydantic import ValidationError
 
 OWNER = Owner(name="judge", namespace="contest", uid="0b8e-uid")
 CRD = Path(__file__).resolve().parents[2] / "charts/kubejudge/crds/judgecluster.yaml"
@@ -31,7 +36,7 @@ def make_spec(**overrides: Any) -> ClusterSpec:
     return ClusterSpec.model_validate(raw | overrides)
 
 
-def children(spec: ClusterSpec | None = None, **kwargs: int) -> dict[tuple[str, str], Any]:
+def children(spec: ClusterSpec | None = None, **kwargs: Endpoint) -> dict[tuple[str, str], Any]:
     built = resources.build_children(OWNER, spec or make_spec(), **kwargs)
     return {(child["kind"], child["metadata"]["name"]): child for child in built}
 
@@ -169,7 +174,7 @@ def test_a_pool_change_rolls_the_pods() -> None:
 
 
 def test_network_policy_lets_workers_reach_only_the_stores_and_dns() -> None:
-    policy = children(postgres_port=6543)[("NetworkPolicy", "judge-worker")]["spec"]
+    policy = children(postgres=Endpoint(6543))[("NetworkPolicy", "judge-worker")]["spec"]
     assert policy["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/instance": "judge", "app.kubernetes.io/component": "worker",
     }  # fmt: skip
@@ -180,10 +185,110 @@ def test_network_policy_lets_workers_reach_only_the_stores_and_dns() -> None:
         {"podSelector": {"matchLabels": resources.selector_labels(OWNER, "redis")}}
     ]
     assert redis["ports"] == [{"protocol": "TCP", "port": 6379}]
-    # External PostgreSQL: its port (from the URL) on any address; nothing else opens.
+    # External PostgreSQL whose URL names a host: its port (from the URL) on any address.
     assert "to" not in postgres and postgres["ports"] == [{"protocol": "TCP", "port": 6543}]
     assert {port["port"] for port in dns["ports"]} == {53}
     assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+
+
+def worker_egress(spec: ClusterSpec, **endpoints: Endpoint) -> list[dict[str, Any]]:
+    policy = children(spec, **endpoints)[("NetworkPolicy", "judge-worker")]
+    return list(policy["spec"]["egress"][:2])  # redis, postgresql (DNS last)
+
+
+@pytest.mark.parametrize(
+    ("url", "cidr", "port"),
+    [
+        ("postgresql://judge:pw@10.20.0.7:6543/judge", "10.20.0.7/32", 6543),
+        ("postgresql://judge@[fd00:10::7]:5433/judge", "fd00:10::7/128", 5433),
+        ("postgresql://[FD00::7]/judge", "fd00::7/128", 5432),
+        ("postgresql://[::ffff:10.1.2.3]/judge", "10.1.2.3/32", 5432),  # goes out as IPv4
+    ],
+)
+def test_an_ip_in_the_url_pins_the_egress_to_that_address(url: str, cidr: str, port: int) -> None:
+    endpoint = endpoint_of(url, resources.POSTGRES_PORT)
+    _, postgres = worker_egress(make_spec(), postgres=endpoint)
+    assert postgres == {
+        "ports": [{"protocol": "TCP", "port": port}],
+        "to": [{"ipBlock": {"cidr": cidr}}],
+    }
+    redis = resources.REDIS_ENDPOINT  # managed in make_spec
+    assert resources.open_egress(OWNER, make_spec(), redis=redis, postgres=endpoint) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://judge@db.example.com:5432/judge",  # a hostname: its addresses may change
+        "postgresql://judge@10.0.0.1:5432,10.0.0.2:5432/judge",  # libpq's several hosts
+        "postgresql://judge@10.0.0.1/judge?host=10.0.0.9",  # the query overrides the host
+        "postgresql://judge@[fe80::1%25eth0]/judge",  # link-local with a zone
+        "postgresql:///judge",  # a Unix socket
+        "not a url",
+    ],
+)
+def test_a_url_without_one_pinned_ip_leaves_the_port_open_and_says_so(url: str) -> None:
+    endpoint = endpoint_of(url, resources.POSTGRES_PORT)
+    assert endpoint.address is None
+    _, postgres = worker_egress(make_spec(), postgres=endpoint)
+    assert postgres == {"ports": [{"protocol": "TCP", "port": 5432}]}  # any address
+    (warning,) = resources.open_egress(
+        OWNER, make_spec(), redis=resources.REDIS_ENDPOINT, postgres=endpoint
+    )
+    assert "postgresql (TCP 5432) is open to any address" in warning
+    assert "spec.postgresql.egressCIDRs" in warning
+
+
+def test_egress_cidrs_replace_the_address_from_the_url() -> None:
+    cidrs = ["10.20.0.0/16", "10.30.1.9/24", "fd00:10::/64"]  # host bits are dropped
+    spec = make_spec(
+        redis={"urlSecretRef": {"name": "stores", "key": "redis"}, "egressCIDRs": cidrs}
+    )
+    redis, _ = worker_egress(
+        spec, redis=Endpoint(6380, ipaddress.ip_address("192.0.2.1")), postgres=Endpoint(5432)
+    )
+    assert redis == {
+        "ports": [{"protocol": "TCP", "port": 6380}],
+        "to": [
+            {"ipBlock": {"cidr": "10.20.0.0/16"}},
+            {"ipBlock": {"cidr": "10.30.1.0/24"}},
+            {"ipBlock": {"cidr": "fd00:10::/64"}},
+        ],
+    }
+    # A hostname with CIDRs is closed too: only PostgreSQL (a hostname, none) stays open.
+    (warning,) = resources.open_egress(OWNER, spec, redis=Endpoint(6380), postgres=Endpoint(5432))
+    assert warning.startswith("worker egress to postgresql (TCP 5432)")
+
+
+def test_a_managed_store_is_reached_by_its_pods_labels_whatever_the_endpoint() -> None:
+    spec = make_spec(postgresql={"managed": True})
+    redis, postgres = worker_egress(
+        spec, redis=Endpoint(7000, ipaddress.ip_address("192.0.2.1")), postgres=Endpoint(7001)
+    )
+    for rule, component, port in ((redis, "redis", 6379), (postgres, "postgresql", 5432)):
+        assert rule == {
+            "ports": [{"protocol": "TCP", "port": port}],
+            "to": [{"podSelector": {"matchLabels": resources.selector_labels(OWNER, component)}}],
+        }
+    assert resources.open_egress(OWNER, spec, redis=Endpoint(1), postgres=Endpoint(2)) == []
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "message"),
+    [
+        (["10.0.0.0/33"], "does not appear to be an IPv4 or IPv6 network"),
+        (["db.example.com/32"], "does not appear to be an IPv4 or IPv6 network"),
+        ([167772160], "expected a CIDR string"),  # an int ipaddress would take as 10.0.0.0
+        ("10.0.0.0/8", "valid list"),
+    ],
+)
+def test_bad_egress_cidrs_are_a_clear_validation_error(cidrs: Any, message: str) -> None:
+    store = {"urlSecretRef": {"name": "stores", "key": "redis"}, "egressCIDRs": cidrs}
+    with pytest.raises(ValidationError) as refused:
+        make_spec(redis=store)
+    (error,) = refused.value.errors()
+    assert error["loc"][:2] == ("redis", "egressCIDRs")
+    assert message in error["msg"]
 
 
 def test_managed_postgres_gets_a_password_secret_and_a_volume() -> None:

@@ -1,7 +1,7 @@
 """Sandbox overhead and end-to-end judging throughput.
 
     .venv/bin/python bench/sandbox_overhead.py [--runs 5] [--execs 100] [--submissions 200]
-                                               [--concurrency CORES]
+                                               [--concurrency CORES] [--profile FILE]
 
 1. Cost per run of a trivial program (C `return 0`, Python `pass`): bare (posix_spawn + wait,
    nothing else) versus through our sandbox (`Box.run` from a judging thread, as the worker
@@ -12,7 +12,9 @@
    submissions inserted and enqueued, then one in-process worker (concurrency = cores unless
    `--concurrency`) judges them all (claim, Processing event, sandboxed run, fenced verdict,
    verdict event, ack). Reported: submissions/s, per core, and as a share of the bare-exec limit
-   (cores / bare Python run time). Target: >= 80 %.
+   (cores / bare Python run time), target >= 80 %; and the worker's own cost per submission:
+   CPU of its event-loop thread (everything but the sandboxed runs, which are in threads and
+   boxes) and Redis round trips. `--profile FILE` adds one uncounted run profiled by pyinstrument.
 
 Needs root (work-dir tmpfs mounts), bubblewrap and PostgreSQL binaries. Prints a table and
 one JSON line.
@@ -30,16 +32,19 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kubejudge_worker.sandbox import Box, Limits, Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
 from kubejudge_worker.worker import Worker
-from redis.asyncio import Redis
+from pyinstrument import Profiler
+from redis.asyncio import Connection, Redis
 from sqlalchemy import func, select, text
 
-from kubejudge import localservices, queue
+from kubejudge import localservices, protocol, queue
 from kubejudge.db.engine import create_engine, migrate, sessionmaker
 from kubejudge.db.models import Submission
 from kubejudge.settings import Settings
@@ -53,6 +58,16 @@ COMPILE = Limits(
     max_processes=128, max_file_size_kb=65_536, output_limit_bytes=1 << 16,
 )  # fmt: skip
 PYTHON = ["/usr/bin/python3", "-c", "pass"]
+
+
+class CountedConnection(Connection):
+    """Counts round trips: every request, a pipeline's included, is one send."""
+
+    sends = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountedConnection.sends += 1
+        await super().send_packed_command(command, check_health)
 
 
 def bare_ms(argv: list[str], execs: int) -> float:
@@ -101,9 +116,19 @@ def per_run(sandbox: Sandbox, *, runs: int, execs: int) -> dict[str, dict[str, f
     }
 
 
-async def end_to_end(settings: WorkerSettings, sandbox: Sandbox, submissions: int) -> float:
-    """Submissions judged per second by one worker with concurrency = cores."""
-    redis = Redis.from_url(settings.redis_url)
+@dataclass(frozen=True, slots=True)
+class EndToEnd:
+    per_s: float  # submissions judged per second
+    loop_cpu_ms: float  # CPU of the event-loop thread (the worker's own work) per submission
+    redis_round_trips: float  # per submission, the bench's own polling excluded
+    profile: str | None  # pyinstrument's text profile of the event loop, if asked for
+
+
+async def end_to_end(
+    settings: WorkerSettings, sandbox: Sandbox, submissions: int, *, profile: bool = False
+) -> EndToEnd:
+    """One worker with concurrency = cores judges `submissions`."""
+    redis = Redis.from_url(settings.redis_url, connection_class=CountedConnection)
     engine = create_engine(settings, pool_size=settings.concurrency + 2)
     await redis.flushall()
     async with engine.begin() as connection:
@@ -117,20 +142,37 @@ async def end_to_end(settings: WorkerSettings, sandbox: Sandbox, submissions: in
     worker = Worker(
         settings=settings, sandbox=sandbox, redis=redis, engine=engine, worker_id="bench"
     )
-    started = time.perf_counter()
+    profiler = Profiler(async_mode="disabled") if profile else None
+    if profiler is not None:
+        profiler.start()
+    started, cpu_started = time.perf_counter(), time.thread_time()
+    sends_before, polls = CountedConnection.sends, 0
     running = asyncio.create_task(worker.run())
-    done = select(func.count()).select_from(Submission).where(Submission.status_id == 3)
+    # An entry leaves the stream when it is acked, after its verdict is committed and published.
+    # (Polling the stream rather than PostgreSQL keeps the bench's own load off the cores.)
     while True:
-        async with engine.connect() as connection:
-            if (await connection.execute(done)).scalar_one() == submissions:
-                break
+        polls += 1
+        if not await redis.xlen(protocol.queue_stream(settings.pool)):
+            break
         await asyncio.sleep(0.02)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu_s = time.perf_counter() - started, time.thread_time() - cpu_started
+    round_trips = CountedConnection.sends - sends_before - polls
+    if profiler is not None:
+        profiler.stop()
     worker.stop()
     await running
+    done = select(func.count()).select_from(Submission).where(Submission.status_id == 3)
+    async with engine.connect() as connection:
+        accepted = (await connection.execute(done)).scalar_one()
+    assert accepted == submissions, f"{accepted} of {submissions} accepted"
     await redis.aclose()
     await engine.dispose()
-    return submissions / elapsed
+    return EndToEnd(
+        per_s=submissions / elapsed,
+        loop_cpu_ms=1000 * cpu_s / submissions,
+        redis_round_trips=round_trips / submissions,
+        profile=None if profiler is None else profiler.output_text(show_all=False),
+    )
 
 
 def _submission(token: str) -> Submission:
@@ -151,6 +193,11 @@ def main() -> None:
     parser.add_argument("--execs", type=int, default=100)
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=0, help="default: one per core")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="one more end-to-end run, its event loop's profile to this file",
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="kubejudge-bench-"))
@@ -168,11 +215,17 @@ def main() -> None:
             redis_url=shared.redis_url, database_url=shared.database_url,
             concurrency=args.concurrency or cores, metrics_port=0,
         )  # fmt: skip
-        rates = [
+        results = [
             asyncio.run(end_to_end(settings, sandbox, args.submissions)) for _ in range(args.runs)
         ]
+        if args.profile is not None:  # one more run, not counted: the profiler slows it
+            profiled = asyncio.run(end_to_end(settings, sandbox, args.submissions, profile=True))
+            args.profile.write_text(profiled.profile or "")
     sandbox.close()
+    rates = [result.per_s for result in results]
     rate = statistics.median(rates)
+    loop_cpu_ms = statistics.median(result.loop_cpu_ms for result in results)
+    round_trips = statistics.median(result.redis_round_trips for result in results)
     limit = cores / (costs["python"]["bare_ms"] / 1000)
     print(f"{'program':<10}{'bare ms':>10}{'sandbox ms':>12}{'overhead ms':>13}")
     for name, cost in costs.items():
@@ -184,6 +237,10 @@ def main() -> None:
         f"{rate / cores:.1f}/s per core, {100 * rate / limit:.0f}% of the bare-exec limit "
         f"({limit:.0f}/s); runs: {', '.join(f'{r:.1f}' for r in rates)}"
     )
+    print(
+        f"worker per submission: {loop_cpu_ms:.2f} ms of event-loop CPU, "
+        f"{round_trips:.2f} Redis round trips"
+    )
     summary = {
         "cores": cores,
         "concurrency": settings.concurrency,
@@ -194,6 +251,8 @@ def main() -> None:
         "end_to_end_per_s_per_core": rate / cores,
         "bare_exec_limit_per_s": limit,
         "share_of_bare_limit": rate / limit,
+        "worker_loop_cpu_ms_per_submission": loop_cpu_ms,
+        "redis_round_trips_per_submission": round_trips,
     }
     print(json.dumps(summary))
 

@@ -8,21 +8,12 @@ kube-controller-manager, kube-scheduler and kwok fake nodes; see tests/controlpl
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-try:
-    from tests.controlplane import fixture as cpfixture
-except ImportError:  # tests/ not importable as a package: load by path
-    _path = Path(__file__).resolve().parents[1] / "controlplane" / "fixture.py"
-    _spec = importlib.util.spec_from_file_location("kubejudge_controlplane_fixture", _path)
-    assert _spec and _spec.loader
-    cpfixture = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(cpfixture)
+from controlplane import fixture as cpfixture  # tests/ is on sys.path, as for support
 
 ControlPlane = cpfixture.ControlPlane
 _BIN_DIR: Path | None = None

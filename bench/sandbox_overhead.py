@@ -15,8 +15,10 @@
    (cores / bare Python run time), target >= 80 %; and the worker's own cost per submission:
    CPU of its event-loop thread (everything but the sandboxed runs, which are in threads and
    boxes) and Redis round trips. `--profile FILE` adds one uncounted run profiled by pyinstrument.
+3. The sandbox alone: the same submissions judged by `judge()` from `concurrency` threads, no
+   queue, database or worker loop: where the end-to-end figure would be if those cost nothing.
 
-Needs root (work-dir tmpfs mounts), bubblewrap and PostgreSQL binaries. Prints a table and
+Needs root (setpriv, memory cgroups), bubblewrap and PostgreSQL binaries. Prints a table and
 one JSON line.
 """
 
@@ -37,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kubejudge_worker.judge import Case, Job, judge
 from kubejudge_worker.sandbox import Box, Limits, Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
 from kubejudge_worker.worker import Worker
@@ -47,7 +50,9 @@ from sqlalchemy import func, select, text
 from kubejudge import localservices, protocol, queue
 from kubejudge.db.engine import create_engine, migrate, sessionmaker
 from kubejudge.db.models import Submission
+from kubejudge.languages import LANGUAGES
 from kubejudge.settings import Settings
+from kubejudge.statuses import Status
 
 LIMITS = Limits(
     cpu_time_s=2, cpu_extra_time_s=0.5, wall_time_s=5, memory_kb=128_000, stack_kb=64_000,
@@ -114,6 +119,22 @@ def per_run(sandbox: Sandbox, *, runs: int, execs: int) -> dict[str, dict[str, f
         "c": {"bare_ms": median(bare_c), "sandbox_ms": median(boxed_c)},
         "python": {"bare_ms": median(bare_py), "sandbox_ms": median(boxed_py)},
     }
+
+
+def judged_per_s(sandbox: Sandbox, submissions: int, concurrency: int) -> float:
+    """The bench's submission judged `submissions` times by `concurrency` threads."""
+    job = Job(
+        language=LANGUAGES[71], source=b"print(input())", compiler_options=None,
+        command_line_arguments=None, limits=LIMITS, compile_limits=COMPILE,
+        redirect_stderr_to_stdout=False, tests=[Case(stdin=b"42", expected_output=b"42")],
+        per_test_results=False,
+    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=concurrency) as executor:
+        started = time.perf_counter()
+        verdicts = list(executor.map(lambda _: judge(sandbox, job), range(submissions)))
+        elapsed = time.perf_counter() - started
+    assert all(verdict.status is Status.ACCEPTED for verdict in verdicts)
+    return submissions / elapsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +224,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kubejudge-bench-"))
     work.chmod(0o755)
     sandbox = Sandbox(SandboxConfig(root=work / "sandbox"))
-    # In a thread, as the worker runs boxes (see MemoryCgroups.for_this_thread).
+    # In a thread, as the worker runs boxes.
     with ThreadPoolExecutor(max_workers=1) as executor:
         costs = executor.submit(per_run, sandbox, runs=args.runs, execs=args.execs).result()
+    concurrency = args.concurrency or cores
+    judge_only = statistics.median(
+        judged_per_s(sandbox, args.submissions, concurrency) for _ in range(args.runs)
+    )
     with localservices.running(
         localservices.start_redis(work / "redis"), localservices.start_postgres(work / "pg")
     ) as (redis_server, postgres_server):
@@ -213,7 +238,7 @@ def main() -> None:
         migrate(shared)
         settings = WorkerSettings(
             redis_url=shared.redis_url, database_url=shared.database_url,
-            concurrency=args.concurrency or cores, metrics_port=0,
+            concurrency=concurrency, metrics_port=0,
         )  # fmt: skip
         results = [
             asyncio.run(end_to_end(settings, sandbox, args.submissions)) for _ in range(args.runs)
@@ -241,6 +266,10 @@ def main() -> None:
         f"worker per submission: {loop_cpu_ms:.2f} ms of event-loop CPU, "
         f"{round_trips:.2f} Redis round trips"
     )
+    print(
+        f"sandbox alone (judge() from {concurrency} threads): {judge_only:.1f} submissions/s, "
+        f"{100 * judge_only / limit:.0f}% of the bare-exec limit"
+    )
     summary = {
         "cores": cores,
         "concurrency": settings.concurrency,
@@ -253,6 +282,8 @@ def main() -> None:
         "share_of_bare_limit": rate / limit,
         "worker_loop_cpu_ms_per_submission": loop_cpu_ms,
         "redis_round_trips_per_submission": round_trips,
+        "sandbox_alone_per_s": judge_only,
+        "sandbox_alone_share_of_bare_limit": judge_only / limit,
     }
     print(json.dumps(summary))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,13 +48,21 @@ def test_one_server_judges_submission_after_submission(sandbox: Sandbox) -> None
     assert sandbox.servers_started == 1
 
 
-def test_a_server_that_died_with_its_thread_is_replaced(sandbox: Sandbox) -> None:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        assert pool.submit(judge, sandbox, ECHO).result().status is Status.ACCEPTED
-    # The thread is gone, and with it (pdeathsig) the bwrap of the server it started.
+def test_a_server_that_died_is_replaced(sandbox: Sandbox) -> None:
+    assert judge(sandbox, ECHO).status is Status.ACCEPTED
+    for pid in processes_with(str(sandbox.config.root)):  # the idle server's bwrap
+        os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not processes_with(str(sandbox.config.root)), what="the box to die")
     assert judge(sandbox, ECHO).status is Status.ACCEPTED
     assert sandbox.servers_started == 2
+
+
+def test_servers_outlive_the_threads_that_used_them(sandbox: Sandbox) -> None:
+    # The worker's judging threads come and go; the box servers stay.
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            assert pool.submit(judge, sandbox, ECHO).result().status is Status.ACCEPTED
+    assert sandbox.servers_started == 1
 
 
 def test_concurrent_boxes_get_servers_of_their_own(sandbox: Sandbox) -> None:

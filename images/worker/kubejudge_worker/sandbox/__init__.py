@@ -27,6 +27,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,9 @@ class Sandbox:
         self._idle: list[BoxServer] = []
         self._lock = threading.Lock()
         self._slots = itertools.count()
+        # A box server dies with the thread that started it (pdeathsig, so that none outlives
+        # the worker): one long-lived thread starts them all, whichever thread uses them.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="box-spawner")
 
     @property
     def mode(self) -> Mode:
@@ -118,6 +122,7 @@ class Sandbox:
             idle, self._idle = self._idle, []
         for server in idle:
             server.kill()
+        self._spawner.shutdown()
         if self.cgroups is not None:
             self.cgroups.close()
 
@@ -153,7 +158,7 @@ class Sandbox:
                 server = self._idle.pop() if self._idle else None
             if server is None:
                 return self._start_server()
-            if server.alive:  # a server dies with the thread that started it
+            if server.alive:
                 return server
 
     def _give_back(self, server: BoxServer) -> None:
@@ -167,6 +172,9 @@ class Sandbox:
             self._idle.append(server)
 
     def _start_server(self) -> BoxServer:
+        return self._spawner.submit(self._spawn_server).result()
+
+    def _spawn_server(self) -> BoxServer:
         argv = self._server_argv
         if self.mode == "rlimit":
             # No mount namespace of its own: its sessions mount /box at a host path.

@@ -7,6 +7,7 @@ dead workers, acknowledge and dead-letter. A token is in a stream at most once a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -187,8 +188,13 @@ async def read(
     return deliveries
 
 
-async def reclaim(redis: Redis, *, pool: str, consumer: str, count: int) -> list[Delivery]:
-    """Take over up to `count` pending entries whose owners' heartbeats have expired."""
+async def reclaim(
+    redis: Redis, *, pool: str, consumer: str, count: int, held: Collection[str] = ()
+) -> list[Delivery]:
+    """Take over up to `count` pending entries whose owners' heartbeats have expired, and take
+    back those of our own that no task of ours holds (`held`: the entry ids in hand): their
+    ack was lost with Redis, or they were left after repeated infrastructure errors. A live
+    owner's heartbeat would keep anyone else from them for ever."""
     stream = protocol.queue_stream(pool)
     try:
         pending = await redis.xpending_range(
@@ -198,24 +204,28 @@ async def reclaim(redis: Redis, *, pool: str, consumer: str, count: int) -> list
         return []
     claimed: list[Delivery] = []
     for item in pending:
-        owner = _text(item["consumer"])
-        if owner == consumer or len(claimed) >= count:
-            continue
-        entry_id = _text(item["message_id"])
-        fields = await redis.eval(
-            _RECLAIM,
-            2,
-            stream,
-            protocol.worker_heartbeat(pool, owner),
-            protocol.QUEUE_GROUP,
-            consumer,
-            entry_id,
-            owner,
-        )
+        if len(claimed) >= count:
+            break
+        owner, entry_id = _text(item["consumer"]), _text(item["message_id"])
+        if owner == consumer:
+            if entry_id in held:
+                continue
+            taken = await redis.xclaim(stream, protocol.QUEUE_GROUP, consumer, 0, [entry_id])
+            fields = taken[0][1] if taken else None
+        else:
+            flat = await redis.eval(
+                _RECLAIM,
+                2,
+                stream,
+                protocol.worker_heartbeat(pool, owner),
+                protocol.QUEUE_GROUP,
+                consumer,
+                entry_id,
+                owner,
+            )
+            fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
         if fields:
-            flat = [_text(value) for value in fields]
-            pairs = dict(zip(flat[::2], flat[1::2], strict=True))
-            claimed.append(Delivery(entry_id, _entry(pairs), reclaimed=True))
+            claimed.append(Delivery(entry_id, _entry(fields), reclaimed=True))
     return claimed
 
 

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,9 @@ def sandbox() -> Iterator[Sandbox]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-async def worker(
-    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox
+@asynccontextmanager
+async def running_worker(
+    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox, worker_id: str
 ) -> AsyncIterator[Worker]:
     config = WorkerSettings(
         redis_url=settings.redis_url, database_url=settings.database_url,
@@ -49,12 +50,22 @@ async def worker(
         heartbeat_ttl_s=1, reclaim_interval_s=0.3,
     )  # fmt: skip
     running = Worker(
-        settings=config, sandbox=sandbox, redis=redis, engine=engine, worker_id="w-test"
+        settings=config, sandbox=sandbox, redis=redis, engine=engine, worker_id=worker_id
     )
     task = asyncio.create_task(running.run())
-    yield running
-    running.stop()
-    await asyncio.wait_for(task, timeout=30)
+    try:
+        yield running
+    finally:
+        running.stop()
+        await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox
+) -> AsyncIterator[Worker]:
+    async with running_worker(settings, redis, engine, sandbox, "w-test") as running:
+        yield running
 
 
 async def test_a_verdict_reaches_the_row_then_the_feed_then_the_queue_is_acked(
@@ -146,6 +157,44 @@ async def test_a_stale_attempt_cannot_overwrite_a_newer_one(
     assert await record.finish(engine, token=token, attempt=2, verdict=stale) is None
     assert (await load(engine, token)).status_id == Status.ACCEPTED
     assert await record.claim(engine, token) is None  # final: no further attempt
+
+
+async def _pending_under(redis: Redis, consumer: str) -> str:
+    """Deliver the next entry to `consumer` behind the worker's back, as if a live worker had
+    read it and then lost track of it (its ack lost with Redis, or given up after errors)."""
+    reply = await redis.xreadgroup(
+        protocol.QUEUE_GROUP, consumer, {protocol.queue_stream(POOL): ">"}, count=1
+    )
+    return reply[0][1][0][0].decode()
+
+
+async def test_an_entry_a_live_worker_lost_track_of_is_judged_by_it(
+    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox
+) -> None:
+    token = await submit(engine, redis, source=DOUBLE, stdin=b"4\n", expected_output=b"8")
+    await _pending_under(redis, "w-forgetful")
+    async with running_worker(settings, redis, engine, sandbox, "w-forgetful"):
+        # Its heartbeat is live, so no other worker may reclaim the entry: only it can.
+        row = await wait_final(engine, token, timeout_s=20)
+        await _until_acked(redis, token)
+    assert (row.status_id, row.attempt) == (Status.ACCEPTED, 1)
+
+
+async def test_an_entry_whose_ack_was_lost_is_acked_not_rejudged(
+    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox
+) -> None:
+    token = await submit(engine, redis, source=DOUBLE, stdin=b"4\n", expected_output=b"8")
+    await _pending_under(redis, "w-forgetful")
+    claim = await record.claim(engine, token)  # judged and recorded; then the ack was lost
+    assert claim is not None
+    done = await record.finish(
+        engine, token=token, attempt=1, verdict=Verdict(status=Status.ACCEPTED)
+    )
+    assert done is not None
+    async with running_worker(settings, redis, engine, sandbox, "w-forgetful"):
+        await _until_acked(redis, token)
+    row = await load(engine, token)
+    assert (row.attempt, row.finished_at) == (1, done.finished_at)
 
 
 async def _until_acked(redis: Redis, token: str) -> None:

@@ -63,7 +63,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tokens: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], str] = {}  # -> the entry id it handles
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
 
@@ -104,8 +104,9 @@ class Worker:
                 if loop.time() >= next_reclaim:
                     next_reclaim = loop.time() + self.settings.reclaim_interval_s
                     deliveries = await queue.reclaim(
-                        self.redis, pool=self.pool, consumer=self.worker_id, count=1
-                    )
+                        self.redis, pool=self.pool, consumer=self.worker_id, count=1,
+                        held=set(self._tasks.values()),
+                    )  # fmt: skip
                 if not deliveries and not self.stopping.is_set():
                     deliveries = await queue.read(
                         self.redis,
@@ -121,7 +122,7 @@ class Worker:
                 self._slots.release()
                 continue
             if deliveries[0].reclaimed:
-                log.info("reclaimed %s from a dead worker", deliveries[0].entry.token)
+                log.info("reclaimed %s, which no live task held", deliveries[0].entry.token)
             self._start(deliveries[0])
 
     async def _take_slot(self) -> bool:
@@ -143,11 +144,11 @@ class Worker:
 
     def _start(self, delivery: queue.Delivery) -> None:
         task = asyncio.create_task(self._handle(delivery))
-        self._tasks.add(task)
+        self._tasks[task] = delivery.entry_id
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self._slots.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("judging failed", exc_info=task.exception())
@@ -170,7 +171,8 @@ class Worker:
             except (RedisError, SQLAlchemyError, OSError):
                 log.exception("infrastructure error on %s", delivery.entry.token)
                 await asyncio.sleep(0.5 * 2**attempt)
-        log.error("leaving %s pending after %d tries", delivery.entry.token, INFRA_RETRIES)
+        token = delivery.entry.token
+        log.error("leaving %s pending after %d tries, for a later reclaim", token, INFRA_RETRIES)
 
     async def _judge_delivery(self, delivery: queue.Delivery) -> None:
         token = delivery.entry.token

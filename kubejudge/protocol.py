@@ -6,6 +6,7 @@ No other module spells a Redis key by hand; tests import from here too.
     kubejudge:queue:{pool}           stream   submissions waiting for a worker (group "workers")
     kubejudge:deadletter:{pool}      stream   submissions that ran out of attempts
     kubejudge:enqueued:{token}       string   present while a token sits in a queue stream
+    kubejudge:published:{token}      string   its verdict event went out (10 min: dedupes retries)
     kubejudge:worker:{pool}:{id}     string   a worker's heartbeat (JSON `Heartbeat`), with a TTL
     kubejudge:workers:{pool}         zset     worker ids of a pool, scored by heartbeat expiry (ms)
     kubejudge:history:{user}         stream   a user's recent events, for replay on reconnect
@@ -40,6 +41,10 @@ def dead_letter_stream(pool: str) -> str:
 
 def enqueued_marker(token: str) -> str:
     return f"{PREFIX}:enqueued:{token}"
+
+
+def verdict_published(token: str) -> str:
+    return f"{PREFIX}:published:{token}"
 
 
 def worker_heartbeat(pool: str, worker_id: str) -> str:

@@ -37,18 +37,26 @@ end
 """
 # KEYS: stream, marker. ARGV: group, entry id.
 _ACK = _ACK_LUA + "ack_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2])\nreturn 1"
-# KEYS: stream, marker, then the event's (events.Publication). ARGV: group, entry id, then the
-# event's. The outcome's event, then the ack: an error ends a script where it happens, so an
-# entry is never acked without its event having gone out.
+# KEYS: stream, marker, published marker, then the event's (events.Publication). ARGV: group,
+# entry id, the published marker's lifetime (s), then the event's. The outcome's event, then the
+# ack: an error ends a script where it happens, so an entry is never acked without its event
+# having gone out. A submission has one verdict, so a second run of the script (a retry after
+# its reply was lost) only acks: the marker, written with the event, says it went out. If Redis
+# loses the event, it loses the marker with it, and the retry publishes again.
 _PUBLISH_AND_ACK = (
     events.PUBLISH_LUA
     + _ACK_LUA
     + """
-local id = publish_event(KEYS[3], ARGV[3], KEYS[4], KEYS[5], ARGV[4], ARGV[5])
+local id = false
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
+  id = publish_event(KEYS[4], ARGV[4], KEYS[5], KEYS[6], ARGV[5], ARGV[6])
+end
 ack_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 return id
 """
 )
+# Longer than any retry of a lost reply takes (seconds), short enough to cost little memory.
+PUBLISHED_MARKER_TTL_S = 600
 
 # KEYS: stream. ARGV: group, entry id, consumer.
 # Drop the entry only while `consumer` still holds it, and leave the marker to whichever entry
@@ -248,12 +256,14 @@ def add_publish_and_ack(
     added to `pipe` (a worker sends it with its heartbeat, in one round trip)."""
     pipe.eval(
         _PUBLISH_AND_ACK,
-        2 + len(outgoing.keys),
+        3 + len(outgoing.keys),
         protocol.queue_stream(pool),
         protocol.enqueued_marker(delivery.entry.token),
+        protocol.verdict_published(delivery.entry.token),
         *outgoing.keys,
         protocol.QUEUE_GROUP,
         delivery.entry_id,
+        str(PUBLISHED_MARKER_TTL_S),
         *outgoing.args,
     )
 

@@ -62,6 +62,16 @@ async def test_an_anonymous_verdict_only_wakes_waiters_and_is_acked(redis: Redis
     await pubsub.aclose()
 
 
+async def test_a_retry_after_a_lost_reply_acks_without_a_second_event(redis: Redis) -> None:
+    delivery = await _delivered(redis, "t4")
+    [event_id] = await _settle(redis, delivery, "alice")
+    assert await _settle(redis, delivery, "alice") == [None]  # as if the first reply was lost
+    assert [entry_id for entry_id, _ in await redis.xrange(protocol.user_history("alice"))] == [
+        event_id
+    ]
+    assert (await queue.backlog(redis, POOL)).total == 0
+
+
 async def test_a_publish_that_fails_leaves_the_entry_pending(redis: Redis) -> None:
     delivery = await _delivered(redis, "t3")
     await redis.set(protocol.user_history("alice"), "not a stream")  # XADD will fail

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from kubejudge_worker.sandbox import Sandbox, SandboxConfig
+from kubejudge_worker.sandbox import Sandbox
+from sandbox_support import fresh_sandbox
 
 if shutil.which("bwrap") is None:
     pytest.skip("bubblewrap (bwrap) is not installed", allow_module_level=True)
@@ -16,8 +15,5 @@ if shutil.which("bwrap") is None:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    root = Path(tempfile.mkdtemp(prefix="kubejudge-sandbox-tests-"))
-    box = Sandbox(SandboxConfig(root=root))
-    yield box
-    box.close()
-    shutil.rmtree(root, ignore_errors=True)
+    with fresh_sandbox("kubejudge-sandbox-tests-") as box:
+        yield box

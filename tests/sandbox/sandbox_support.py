@@ -6,11 +6,17 @@ a second.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from kubejudge_worker.sandbox import Limits
+from kubejudge_worker.judge import Case, Job
+from kubejudge_worker.sandbox import Limits, Sandbox, SandboxConfig
 
-from kubejudge.languages import OPTIONS, Language
+from kubejudge.languages import LANGUAGES, OPTIONS, Language
 
 RUN_LIMITS = Limits(
     cpu_time_s=1.0,
@@ -53,3 +59,39 @@ def processes_with(marker: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def job(
+    language_id: int,
+    source: str,
+    *,
+    stdin: bytes = b"",
+    expected: bytes | None = None,
+    **overrides: Any,
+) -> Job:
+    """One test case of `source`, with the tier's limits; `overrides` replace any other field."""
+    values: dict[str, Any] = {
+        "language": LANGUAGES[language_id],
+        "source": source.encode(),
+        "compiler_options": None,
+        "command_line_arguments": None,
+        "limits": RUN_LIMITS,
+        "compile_limits": COMPILE_LIMITS,
+        "redirect_stderr_to_stdout": False,
+        "tests": [Case(stdin=stdin, expected_output=expected)],
+        "per_test_results": False,
+    }
+    return Job(**{**values, **overrides})
+
+
+@contextmanager
+def fresh_sandbox(prefix: str, **config: Any) -> Iterator[Sandbox]:
+    """A sandbox of its own, under a root the box user can traverse to (pytest's tmp_path is
+    inside a 0700 dir), closed and removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    sandbox = Sandbox(SandboxConfig(root=root, **config))
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+        shutil.rmtree(root, ignore_errors=True)

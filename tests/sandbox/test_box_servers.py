@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from kubejudge_worker.judge import Case, Job, judge
-from kubejudge_worker.sandbox import Sandbox, SandboxConfig
-from sandbox_support import COMPILE_LIMITS, RUN_LIMITS, processes_with
+from kubejudge_worker.judge import judge
+from kubejudge_worker.sandbox import Sandbox
+from sandbox_support import fresh_sandbox, job, processes_with
 from support.polling import wait_until
 
-from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 
-ECHO = Job(
-    language=LANGUAGES[71],
-    source=b"print(input())",
-    compiler_options=None,
-    command_line_arguments=None,
-    limits=RUN_LIMITS,
-    compile_limits=COMPILE_LIMITS,
-    redirect_stderr_to_stdout=False,
-    tests=[Case(stdin=b"hi", expected_output=b"hi")],
-    per_test_results=False,
-)
+ECHO = job(71, "print(input())", stdin=b"hi", expected=b"hi")
 
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    root = Path(tempfile.mkdtemp(prefix="kubejudge-servers-"))
-    box = Sandbox(SandboxConfig(root=root))
-    yield box
-    box.close()
-    shutil.rmtree(root, ignore_errors=True)
+    with fresh_sandbox("kubejudge-servers-") as box:
+        yield box
 
 
 def test_one_server_judges_submission_after_submission(sandbox: Sandbox) -> None:

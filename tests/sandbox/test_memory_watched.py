@@ -4,17 +4,13 @@ within its limit is not."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from kubejudge_worker.judge import Case, Job, judge
-from kubejudge_worker.sandbox import Sandbox, SandboxConfig
-from sandbox_support import COMPILE_LIMITS, RUN_LIMITS
+from kubejudge_worker.judge import judge
+from kubejudge_worker.sandbox import Sandbox
+from sandbox_support import RUN_LIMITS, fresh_sandbox, job
 
-from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 
 HELLO = {
@@ -26,26 +22,9 @@ HELLO = {
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    root = Path(tempfile.mkdtemp(prefix="kubejudge-watched-"))
-    box = Sandbox(SandboxConfig(root=root, use_cgroups=False))
-    assert box.memory_accounting == "watched"
-    yield box
-    box.close()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def job(language_id: int, source: str, *, expected: bytes | None) -> Job:
-    return Job(
-        language=LANGUAGES[language_id],
-        source=source.encode(),
-        compiler_options=None,
-        command_line_arguments=None,
-        limits=RUN_LIMITS,
-        compile_limits=COMPILE_LIMITS,
-        redirect_stderr_to_stdout=False,
-        tests=[Case(stdin=b"", expected_output=expected)],
-        per_test_results=False,
-    )
+    with fresh_sandbox("kubejudge-watched-", use_cgroups=False) as box:
+        assert box.memory_accounting == "watched"
+        yield box
 
 
 @pytest.mark.parametrize("language_id", HELLO)

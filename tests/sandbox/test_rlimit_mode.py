@@ -4,56 +4,32 @@ judges, ends runaway programs, cuts off floods, and drops the program's uid."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from kubejudge_worker.judge import Case, Job, judge
+from kubejudge_worker.judge import judge
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig, SandboxError
-from sandbox_support import COMPILE_LIMITS, RUN_LIMITS
+from sandbox_support import RUN_LIMITS, fresh_sandbox, job
 
-from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
+
+LIMITS = replace(RUN_LIMITS, wall_time_s=2.0)
 
 if os.geteuid() != 0:
     pytest.skip("rlimit mode mounts work dirs: needs root", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="kubejudge-rlimit-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def sandbox() -> Iterator[Sandbox]:
+    with fresh_sandbox("kubejudge-rlimit-", mode="rlimit", allow_rlimit_mode=True) as box:
+        yield box
 
 
-@pytest.fixture(scope="module")
-def sandbox(root: Path) -> Iterator[Sandbox]:
-    box = Sandbox(SandboxConfig(root=root, mode="rlimit", allow_rlimit_mode=True))
-    yield box
-    box.close()
-
-
-def test_refused_unless_enabled(root: Path) -> None:
+def test_refused_unless_enabled(sandbox: Sandbox) -> None:
     with pytest.raises(SandboxError, match="does not isolate"):
-        Sandbox(SandboxConfig(root=root, mode="rlimit"))
-
-
-def job(language_id: int, source: str, *, stdin: bytes = b"", expected: bytes | None) -> Job:
-    return Job(
-        language=LANGUAGES[language_id],
-        source=source.encode(),
-        compiler_options=None,
-        command_line_arguments=None,
-        limits=replace(RUN_LIMITS, wall_time_s=2.0),
-        compile_limits=COMPILE_LIMITS,
-        redirect_stderr_to_stdout=False,
-        tests=[Case(stdin=stdin, expected_output=expected)],
-        per_test_results=False,
-    )
+        Sandbox(SandboxConfig(root=sandbox.config.root, mode="rlimit"))
 
 
 def test_a_compiled_program_is_judged_as_the_unprivileged_uid(sandbox: Sandbox) -> None:
@@ -61,16 +37,16 @@ def test_a_compiled_program_is_judged_as_the_unprivileged_uid(sandbox: Sandbox) 
         "#include <stdio.h>\n#include <unistd.h>\n"
         'int main(void) { int n; scanf("%d", &n); printf("%d %d\\n", n * 2, getuid()); }\n'
     )
-    verdict = judge(sandbox, job(50, source, stdin=b"21", expected=b"42 65534"))
+    verdict = judge(sandbox, job(50, source, stdin=b"21", expected=b"42 65534", limits=LIMITS))
     assert verdict.status is Status.ACCEPTED, verdict
 
 
 def test_runaway_programs_are_ended(sandbox: Sandbox) -> None:
-    loop = judge(sandbox, job(71, "while True:\n    pass\n", expected=None))
+    loop = judge(sandbox, job(71, "while True:\n    pass\n", limits=LIMITS))
     assert loop.status is Status.TIME_LIMIT_EXCEEDED
     assert loop.time is not None and Decimal("1.5") <= loop.time < Decimal("1.6")
-    flood = judge(sandbox, job(71, "while True:\n    print('x' * 1000)\n", expected=None))
+    flood = judge(sandbox, job(71, "while True:\n    print('x' * 1000)\n", limits=LIMITS))
     assert flood.status is Status.RUNTIME_ERROR_SIGXFSZ
     assert (flood.stdout or b"").endswith(b"[output truncated]\n")
-    healthy = judge(sandbox, job(71, "print(input())", stdin=b"hi", expected=b"hi"))
+    healthy = judge(sandbox, job(71, "print(input())", stdin=b"hi", expected=b"hi", limits=LIMITS))
     assert healthy.status is Status.ACCEPTED

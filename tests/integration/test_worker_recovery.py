@@ -122,6 +122,7 @@ async def test_sigterm_finishes_running_work_takes_no_more_and_exits_zero(
         metrics = (await client.get("/metrics")).text
     assert 'kubejudge_worker_sandbox_mode{memory="cgroup",mode="bwrap"} 1.0' in metrics
     assert 'kubejudge_worker_busy{pool="default"} 1.0' in metrics
+    assert "kubejudge_worker_box_servers_started 1.0" in metrics
     process.send_signal(signal.SIGTERM)
     later = await submit(engine, redis, source=SLOW, expected_output=b"42")
     assert await asyncio.to_thread(process.wait, 20) == 0

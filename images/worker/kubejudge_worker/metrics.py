@@ -50,6 +50,11 @@ SANDBOX_MODE = Gauge(
     "1 for the sandbox mode in use (bwrap or rlimit) and how memory is limited",
     ["mode", "memory"],
 )
+# Set to the sandbox's own count (a function gauge): one per concurrent box when all is well;
+# more means box servers died and were replaced.
+BOX_SERVERS_STARTED = Gauge(
+    "kubejudge_worker_box_servers_started", "Box servers this worker has started"
+)
 
 
 async def serve(

@@ -14,7 +14,7 @@ from kubejudge_worker.judge import Case, Job, judge
 from kubejudge_worker.sandbox import Box, Sandbox
 from kubejudge_worker.verdicts import run_status
 from sandbox_programs import BROKEN, PROGRAMS, SIGNALS
-from sandbox_support import COMPILE_LIMITS, RUN_LIMITS, compile_command
+from sandbox_support import COMPILE_LIMITS, RUN_LIMITS, compile_command, job
 
 from kubejudge.languages import LANGUAGES, Language
 from kubejudge.statuses import Status
@@ -137,3 +137,17 @@ def test_number_of_runs_runs_each_test_that_often(sandbox: Sandbox) -> None:
     assert single.status is triple.status is Status.ACCEPTED
     assert single.time is not None and triple.time is not None
     assert abs(triple.time - single.time) < Decimal("0.1")  # a mean, not a sum
+
+
+def test_memory_is_the_runs_own_not_what_the_compile_left(sandbox: Sandbox) -> None:
+    # The compile leaves a 24 MB binary in the work dir (a tmpfs, charged to the box's memory
+    # cgroup) and page cache; the run is measured over what the box held when it started, as
+    # in a fresh cgroup, so only what the program itself touches counts.
+    source = (
+        "#include <stdio.h>\n"
+        "__attribute__((used)) static const char ballast[24 << 20] = {1};\n"
+        'int main(void) { puts("hi"); return 0; }\n'
+    )
+    verdict = judge(sandbox, job(50, source, expected=b"hi"))
+    assert verdict.status is Status.ACCEPTED
+    assert verdict.memory is not None and 0 < verdict.memory < 8_000

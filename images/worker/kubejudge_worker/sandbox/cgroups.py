@@ -29,19 +29,25 @@ class BoxCgroup:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._oom_kills_before = 0
+        self._baseline = 0  # bytes the box held when the run started
 
     def add(self, pid: int) -> None:
         (self.path / "cgroup.procs").write_text(str(pid))
 
     def start_run(self, memory_bytes: int) -> None:
-        """Limit the next run; its peak starts from the current usage, OOM kills so far are
-        set aside."""
-        (self.path / "memory.limit_in_bytes").write_text(str(memory_bytes))
-        (self.path / "memory.max_usage_in_bytes").write_text("0")
+        """Give the next run `memory_bytes` beyond what the box holds already (boxd, the work
+        dir, the page cache its compile left), which its peak leaves out too, as a fresh
+        cgroup per run (isolate's) would. OOM kills so far are set aside."""
+        peak = self.path / "memory.max_usage_in_bytes"
+        peak.write_text("0")  # the peak restarts from the current usage
+        self._baseline = int(peak.read_text())
+        (self.path / "memory.limit_in_bytes").write_text(str(memory_bytes + self._baseline))
         self._oom_kills_before = self._oom_kills()
 
     def peak_kb(self) -> int:
-        return int((self.path / "memory.max_usage_in_bytes").read_text()) // 1024
+        """The run's peak, over what the box held when it started."""
+        peak = int((self.path / "memory.max_usage_in_bytes").read_text())
+        return max(0, peak - self._baseline) // 1024
 
     def oom_killed(self) -> bool:
         return self._oom_kills() > self._oom_kills_before

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from support.processes import spawn_role, wait_ready
+from support.processes import spawn_role, stop, wait_ready
 
 from kubejudge import localservices
 from kubejudge.settings import Settings
@@ -95,15 +95,7 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             processes=processes,
         )
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes.values())
         shutil.rmtree(sandbox_root, ignore_errors=True)
 
 

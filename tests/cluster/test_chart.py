@@ -28,8 +28,9 @@ import pytest
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from support.kube import http_get, read_cluster
+from support.kube import http_get, operator_process, read_cluster
 from support.polling import wait_until as _wait_until
+from support.processes import stop
 
 from kubejudge import localservices
 from kubejudge.settings import Settings
@@ -92,31 +93,12 @@ def operator_log(
 ) -> Iterator[Path]:
     """`kubejudge operator` authenticated as the chart's ServiceAccount; yields its log."""
     kubeconfig = controlplane.serviceaccount_kubeconfig(release, SERVICE_ACCOUNT, create=False)
-    liveness = localservices.free_port()
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = os.environ | {
-        "KUBECONFIG": kubeconfig,
-        "KUBEJUDGE_POLL_INTERVAL_S": "0.5",
-        "KUBEJUDGE_RECONCILE_INTERVAL_S": "5",
-    }
-    argv = [
-        sys.executable, "-m", "kubejudge.cli", "operator", "--namespace", release, "--standalone",
-        "--liveness", f"http://127.0.0.1:{liveness}/healthz", "--metrics-port", "0",
-    ]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
+    settings = {"KUBEJUDGE_POLL_INTERVAL_S": "0.5", "KUBEJUDGE_RECONCILE_INTERVAL_S": "5"}
     try:
-        wait_until(
-            lambda: http_get(f"http://127.0.0.1:{liveness}/healthz"), what="operator liveness"
-        )
-        yield log
+        with operator_process(namespace=release, kubeconfig=kubeconfig, settings=settings, log=log):
+            yield log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         print(log.read_text()[-6000:])  # shown by pytest when a test of this module failed
 
 
@@ -304,14 +286,7 @@ def local_judge(
             env=env,
         )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes)
 
 
 def test_a_burst_scales_the_pool_up_and_down_and_every_verdict_arrives(

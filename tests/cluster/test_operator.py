@@ -8,9 +8,6 @@ exactly as workers write them (protocol.Heartbeat).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,7 +20,7 @@ from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from redis.asyncio import Redis
-from support.kube import http_get, read_cluster
+from support.kube import http_get, operator_process, read_cluster
 from support.polling import wait_until
 
 from kubejudge import localservices, protocol, queue
@@ -56,8 +53,9 @@ def namespace(controlplane: ControlPlane, api: client.ApiClient) -> Iterator[str
 @pytest.fixture(scope="module")
 def operator(
     controlplane: ControlPlane, namespace: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, int]]:
-    ports = {"liveness": localservices.free_port(), "metrics": localservices.free_port()}
+) -> Iterator[int]:
+    """The operator running as a ServiceAccount; yields its metrics port."""
+    metrics_port = localservices.free_port()
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     # As a ServiceAccount (a bearer token, as in a pod); the chart's test holds it to least
     # privilege, this one to the operator's behaviour.
@@ -74,32 +72,20 @@ def operator(
         )
     )
     kubeconfig = controlplane.serviceaccount_kubeconfig(namespace, "operator")
-    env = os.environ | {
-        "KUBECONFIG": kubeconfig,
+    settings = {
         "KUBEJUDGE_RECONCILE_INTERVAL_S": str(RECONCILE_S),
         "KUBEJUDGE_POLL_INTERVAL_S": str(POLL_S),
     }
-    argv = [
-        sys.executable, "-m", "kubejudge.cli", "operator", "--namespace", namespace, "--standalone",
-        "--liveness", f"http://127.0.0.1:{ports['liveness']}/healthz",
-        "--metrics-port", str(ports["metrics"]),
-    ]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until(
-            lambda: http_get(f"http://127.0.0.1:{ports['liveness']}/healthz"), what="liveness"
-        )
-        yield ports
-        # While the operator still runs, so it releases its finalizers and the namespace goes.
-        controlplane.kubectl("delete", "judgeclusters", "--all", "-n", namespace, "--wait=true")
+        with operator_process(
+            namespace=namespace, kubeconfig=kubeconfig, settings=settings, log=log,
+            metrics_port=metrics_port,
+        ):  # fmt: skip
+            yield metrics_port
+            # While the operator still runs, so it releases its finalizers and the namespace
+            # goes.
+            controlplane.kubectl("delete", "judgeclusters", "--all", "-n", namespace, "--wait=true")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         rbac.delete_cluster_role_binding(binding.metadata.name)
         errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
         assert not errors, log.read_text()[-5000:]
@@ -115,7 +101,7 @@ async def queue_redis(redis_server: localservices.LocalServer) -> AsyncIterator[
 
 @pytest.fixture
 def cluster(
-    api: client.ApiClient, namespace: str, operator: dict[str, int], redis_server: Any
+    api: client.ApiClient, namespace: str, operator: int, redis_server: Any
 ) -> Callable[..., dict[str, Any]]:
     """Create a JudgeCluster with a unique name; Redis is the test server, PostgreSQL managed."""
     core = client.CoreV1Api(api)
@@ -529,8 +515,8 @@ async def test_queue_growth_scales_up_at_once_and_down_after_the_delay_keeping_b
     wait_until(lambda: replicas(apps, namespace, deployment) == 0, timeout=5, what="down to 0")
 
 
-def test_metrics_report_each_pool(operator: dict[str, int]) -> None:
-    text = http_get(f"http://127.0.0.1:{operator['metrics']}/metrics").decode()
+def test_metrics_report_each_pool(operator: int) -> None:
+    text = http_get(f"http://127.0.0.1:{operator}/metrics").decode()
     for metric in ("backlog", "busy_workers", "desired_replicas", "current_replicas",
                    "min_replicas", "max_replicas", "scalings_total"):  # fmt: skip
         assert f"kubejudge_pool_{metric}{{" in text

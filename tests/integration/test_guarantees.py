@@ -26,7 +26,7 @@ from kubejudge_worker.judge import Verdict
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support.processes import spawn_role, wait_ready
+from support.processes import spawn_role, stop, wait_ready
 from worker_rows import POOL, events_for, load, submit, wait_final
 
 from kubejudge import auth, localservices, protocol, queue
@@ -156,15 +156,7 @@ def stack(
     try:
         yield built
     finally:
-        for process in built.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in built.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(built.processes.values())
         shutil.rmtree(sandbox_root, ignore_errors=True)
 
 

@@ -1,11 +1,13 @@
-"""Real `kubejudge ROLE` processes for tests: start one with its output in a log file, and
-wait until an HTTP readiness URL answers 200 (failing fast, with the logs, if one exits)."""
+"""Real `kubejudge ROLE` processes for tests: start one with its output in a log file, wait
+until an HTTP readiness URL answers 200 (failing fast, with the logs, if one exits), and stop
+them all."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -36,3 +38,17 @@ def wait_ready(
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready within {timeout_s:g} s")
+
+
+def stop(processes: Iterable[subprocess.Popen[bytes]], *, timeout_s: float = 30) -> None:
+    """SIGTERM every one still running, then wait for each; SIGKILL what outlives `timeout_s`."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

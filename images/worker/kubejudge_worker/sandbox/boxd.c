@@ -344,11 +344,11 @@ static struct tree scan_tree(pid_t group) {
     return tree;
 }
 
-static long long reaped_cpu_us(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_CHILDREN, &usage);
-    return (long long)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec +
-           (long long)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+/* What init reaped itself, into `usage`; returns its CPU time in microseconds. */
+static long long reaped_usage(struct rusage *usage) {
+    getrusage(RUSAGE_CHILDREN, usage);
+    return (long long)usage->ru_utime.tv_sec * 1000000 + usage->ru_utime.tv_usec +
+           (long long)usage->ru_stime.tv_sec * 1000000 + usage->ru_stime.tv_usec;
 }
 
 static int cpus(void) {
@@ -436,7 +436,8 @@ static void init(const struct run *run) {
                 next_memory_check = now + MEMORY_POLL_US;
             }
             if (check_cpu) {
-                long long left = run->cpu_us - reaped_cpu_us() - tree.cpu_us;
+                struct rusage usage;
+                long long left = run->cpu_us - reaped_usage(&usage) - tree.cpu_us;
                 if (left <= 0) break; /* the tree used its CPU time: its time says TLE */
                 /* The tree cannot burn more than `ncpus` seconds a second: no need to look
                  * again before it could have used up what is left. */
@@ -468,11 +469,11 @@ static void init(const struct run *run) {
         }
     }
     struct rusage usage;
-    getrusage(RUSAGE_CHILDREN, &usage);
+    long long cpu_us = reaped_usage(&usage);
     if (usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
     dprintf(report,
             "status=%d cpu_us=%lld maxrss_kb=%lld wall_us=%lld timed_out=%d memory_exceeded=%d\n",
-            status, reaped_cpu_us(), peak_kb, wall, timed_out, memory_exceeded);
+            status, cpu_us, peak_kb, wall, timed_out, memory_exceeded);
     _exit(0);
 }
 

@@ -12,24 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from support.polling import wait_until
 
 if TYPE_CHECKING:
     from tests.controlplane.fixture import ControlPlane
-
-
-def wait_until(fn, timeout: float = 60.0, what: str = ""):
-    """Poll ``fn`` until it returns something truthy (see tests/controlplane/fixture.py)."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except Exception as exc:
-            last = exc
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}") from last
 
 
 @pytest.fixture(scope="module")

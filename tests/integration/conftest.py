@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -17,6 +14,7 @@ from kubejudge_api.app import create_app
 from kubejudge_api.settings import ApiSettings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.processes import spawn_role, stop, wait_ready
 
 from kubejudge import auth, localservices
 from kubejudge.settings import Settings
@@ -64,7 +62,7 @@ def bearer(settings: Settings) -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def api_url(settings: Settings) -> Iterator[str]:
+def api_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `kubejudge api` process (uvicorn) over the test Redis and PostgreSQL."""
     port = localservices.free_port()
     env = dict(
@@ -77,21 +75,13 @@ def api_url(settings: Settings) -> Iterator[str]:
         KUBEJUDGE_WAIT_TIMEOUT_S="0.2",
         KUBEJUDGE_LOG_LEVEL="WARNING",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kubejudge.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
+    logs = tmp_path_factory.mktemp("api")
+    process = spawn_role(
+        "api", "--host", "127.0.0.1", "--port", str(port), env=env, log=logs / "api.log"
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("the api did not become ready within 30 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
+    try:
+        wait_ready(f"{url}/readyz", [process], logs, timeout_s=30)
+        yield url
+    finally:
+        stop([process], timeout_s=15)

@@ -63,6 +63,9 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "peak_current_workers": max(
             (sum(s.current.values()) for s in samples if s.current), default=None
         ),
+        "peak_ready_workers": max(
+            (sum(s.ready.values()) for s in samples if s.ready), default=None
+        ),
         "peak_live_workers": max(
             (s.live_workers for s in samples if s.live_workers is not None), default=None
         ),
@@ -93,6 +96,7 @@ def plot_timeline(result: LoadResult, *, path: Path) -> None:
     backlog.set_ylabel("backlog")
     _series(workers, times, [sum(s.desired.values()) for s in result.samples], "desired", "--")
     _series(workers, times, [sum(s.current.values()) for s in result.samples], "current")
+    _series(workers, times, [sum(s.ready.values()) for s in result.samples], "ready pods")
     _series(workers, times, [s.live_workers for s in result.samples], "live (heartbeats)")
     _series(workers, times, [s.busy_workers for s in result.samples], "busy")
     workers.set_ylabel("workers")

@@ -49,6 +49,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "lost_verdicts": len(undelivered),
         "lost_finished_but_not_delivered": sum(1 for r in undelivered if r.polled_status_id),
         "lost_never_finished": sum(1 for r in undelivered if not r.polled_status_id),
+        "duplicate_verdicts": result.duplicate_verdicts,
         "throughput_verdicts_per_s": round(len(delivered) / span_s, 2) if span_s > 0 else None,
         "send_duration_s": (result.finished_sending_at_ms - result.started_at_ms) / 1000,
         "submit_to_verdict_ms": percentiles([_submit_to_verdict(r) for r in delivered]),

@@ -117,7 +117,8 @@ build_images() {
   for applet in $("$BUSYBOX" --list); do
     [[ "$applet" == busybox ]] || links+=(--link "/bin/$applet=busybox")
   done
-  python3 "$HERE/oci_image.py" --name "$BUSYBOX_IMAGE" --entrypoint /bin/sh \
+  # as Docker Hub's busybox: a shell by default, a writable /tmp
+  python3 "$HERE/oci_image.py" --name "$BUSYBOX_IMAGE" --cmd /bin/sh --dir /tmp=1777 \
     --file "/bin/busybox=$BUSYBOX" "${links[@]}" --out "$STAGE/busybox.oci.tar"
   printf 'PAUSE_IMAGE=%s\nBUSYBOX_IMAGE=%s\n' "$PAUSE_IMAGE" "$BUSYBOX_IMAGE" > "$STAGE/images.env"
   rm -rf "$work"

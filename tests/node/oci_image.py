@@ -2,6 +2,8 @@
 
     python3 oci_image.py --name kubejudge.local/pause:1 --entrypoint /pause \\
         --file /pause=/tmp/pause --out pause.oci.tar
+    python3 oci_image.py --name kubejudge.local/busybox:1 --cmd /bin/sh --dir /tmp=1777 \\
+        --file /bin/busybox=/bin/busybox --link /bin/sh=busybox --out busybox.oci.tar
 
 The archive is an OCI image layout in a tar whose index names the image in the annotation that
 ``ctr images import`` reads (``io.containerd.image.name``), so the import keeps the name. The
@@ -54,18 +56,22 @@ def _entry(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
     return info
 
 
-def layer(files: dict[str, Path], links: dict[str, str]) -> bytes:
-    """A tar of ``files`` (image path -> host file, copied with its mode) and ``links`` (image
-    path -> symlink target), with the parent directories of both."""
+def layer(files: dict[str, Path], links: dict[str, str], dirs: dict[str, int]) -> bytes:
+    """A tar of ``files`` (image path -> host file, copied with its mode), ``links`` (image
+    path -> symlink target) and ``dirs`` (image path -> mode), with the parents of all (0755)."""
     names = {_image_path(p): src for p, src in files.items()}
     link_names = {_image_path(p): target for p, target in links.items()}
-    dirs = sorted(
-        {str(parent) for n in [*names, *link_names] for parent in PurePosixPath(n).parents} - {"."}
-    )
+    modes = {_image_path(p): mode for p, mode in dirs.items()}
+    parents = {
+        str(parent)
+        for n in [*names, *link_names, *modes]
+        for parent in PurePosixPath(n).parents
+        if str(parent) != "."
+    }
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for d in dirs:
-            tar.addfile(_entry(d, tarfile.DIRTYPE, 0o755))
+        for d in sorted(parents | set(modes)):
+            tar.addfile(_entry(d, tarfile.DIRTYPE, modes.get(d, 0o755)))
         for name, src in sorted(names.items()):
             data = src.read_bytes()
             info = _entry(name, tarfile.REGTYPE, src.stat().st_mode & 0o777)
@@ -78,13 +84,13 @@ def layer(files: dict[str, Path], links: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def image_archive(name: str, entrypoint: list[str], layer_tar: bytes) -> bytes:
+def image_archive(name: str, run: dict[str, list[str]], layer_tar: bytes) -> bytes:
     """The OCI layout (oci-layout, index.json, blobs) of a linux/amd64 image, as a tar."""
     layer_blob = Blob(LAYER_MEDIA_TYPE, layer_tar)
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Entrypoint": entrypoint, "Env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin"]},
+        "config": {**run, "Env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin"]},
         "rootfs": {"type": "layers", "diff_ids": [layer_blob.digest]},
     }
     config_blob = Blob(CONFIG_MEDIA_TYPE, json.dumps(config, sort_keys=True).encode())
@@ -138,15 +144,20 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--name", required=True, help="full image reference, e.g. host/repo:tag")
-    parser.add_argument("--entrypoint", required=True, help="absolute path of the program to run")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--entrypoint", help="the program every container runs (args are its args)")
+    what.add_argument("--cmd", help="the default command (a pod's command replaces it)")
     parser.add_argument("--file", action="append", default=[], help="IMAGE_PATH=HOST_FILE")
     parser.add_argument("--link", action="append", default=[], help="IMAGE_PATH=SYMLINK_TARGET")
+    parser.add_argument("--dir", action="append", default=[], help="IMAGE_PATH=OCTAL_MODE")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     files = {p: Path(src) for p, src in _pairs(args.file, "--file").items()}
-    tar = layer(files, _pairs(args.link, "--link"))
+    dirs = {p: int(mode, 8) for p, mode in _pairs(args.dir, "--dir").items()}
+    tar = layer(files, _pairs(args.link, "--link"), dirs)
+    run = {"Entrypoint": [args.entrypoint]} if args.entrypoint else {"Cmd": [args.cmd]}
     tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_bytes(image_archive(args.name, [args.entrypoint], tar))
+    tmp.write_bytes(image_archive(args.name, run, tar))
     tmp.replace(args.out)
 
 

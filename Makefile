@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit install system-deps controlplane-build \
-        controlplane-up controlplane-down bench clean images kind-up kind-down
+        controlplane-up controlplane-down cluster-up cluster-down bench clean images kind-up kind-down
 
 demo: install
 	$(VENV)/bin/kubejudge dev
@@ -40,6 +40,13 @@ controlplane-up: controlplane-build
 controlplane-down:
 	tests/controlplane/stop.sh .controlplane
 
+# A real single-node cluster (tests/node/README.md), as root; state and kubeconfig in .cluster/.
+cluster-up:
+	tests/node/start.sh .cluster
+
+cluster-down:
+	tests/node/stop.sh .cluster
+
 # Container images (docker or podman; says so and fails where neither runs). IMAGE_TAG=dev
 # matches examples/judgecluster.yaml.
 IMAGE_TAG ?= dev
@@ -58,4 +65,4 @@ bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .controlplane .kubejudge
+	rm -rf $(VENV) .controlplane .kubejudge .cluster

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kubejudge needs from Debian's packages, only when something is missing:
 # Redis and PostgreSQL (the judge's stores), bubblewrap (the sandbox), the language toolchains
-# the worker runs, and chromium (the browser tests).
+# the worker runs, chromium (the browser tests), and what the real node of tests/node runs on
+# (runc's libseccomp, the CNI plugins, iptables and conntrack for kube-proxy, busybox for images).
 set -euo pipefail
 
 missing=()
@@ -15,6 +16,12 @@ need node nodejs
 need chromium chromium
 need chromedriver chromium-driver
 need openssl openssl
+need iptables iptables
+need conntrack conntrack
+need ip iproute2
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+dpkg-query -W -f "${Status}" busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
+[ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 

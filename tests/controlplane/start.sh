@@ -18,6 +18,9 @@
 #   CP_NO_KCM=1 CP_NO_SCHED=1 CP_NO_KWOK=1   leave components out
 #   CP_TIMEOUT          seconds to wait for each component (default 60)
 #   CP_WATCH_PID        stop the control plane when this process exits (used by the pytest fixture)
+#   CP_BIND_ADDRESS     the apiserver's one listening and advertised address (default 127.0.0.1); a real
+#                       node's pods reach it there through the `kubernetes` Service (tests/node/start.sh)
+#   CP_API_SANS         extra subjectAltNames of the apiserver's serving cert, e.g. IP:10.244.0.1
 #
 # On success prints "export KUBECONFIG=..." as its last stdout line; details are in $CP_STATE_DIR/env.
 set -euo pipefail
@@ -31,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --stop) STOP=1; shift ;;
     --state-dir) CP_STATE_DIR="$2"; shift 2 ;;
     --state-dir=*) CP_STATE_DIR="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) log "unknown argument: $1"; exit 2 ;;
     *) CP_STATE_DIR="$1"; shift ;;  # positional state dir, same as --state-dir
   esac
@@ -99,7 +102,14 @@ KWOK_NODES="${CP_KWOK_NODES:-1}"
 [[ "${CP_NO_KWOK:-}" == 1 ]] && KWOK_NODES=0
 TIMEOUT="${CP_TIMEOUT:-60}"
 KUBECONFIG_OUT="${CP_KUBECONFIG:-$D/kubeconfig}"
-API_URL="https://127.0.0.1:$API_PORT"
+BIND_ADDRESS="${CP_BIND_ADDRESS:-127.0.0.1}"
+API_URL="https://$BIND_ADDRESS:$API_PORT"
+SERVICE_CIDR=10.0.0.0/24
+# The `kubernetes` Service's ClusterIP is the first address of the range.
+KUBERNETES_SERVICE_IP=10.0.0.1
+# Loopback is not reachable from a pod, so publishing it as the `kubernetes` endpoint would be a lie.
+ENDPOINT_RECONCILER=lease
+[[ "$BIND_ADDRESS" == 127.* ]] && ENDPOINT_RECONCILER=none
 
 # ---------------------------------------------------------------------------------------------- PKI
 P="$D/pki"
@@ -126,11 +136,13 @@ P="$D/pki"
     rm -f "$1.csr" "$1.ext"
   }
   cert apiserver "/CN=kube-apiserver" serverAuth \
-    "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1"
+    "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:$KUBERNETES_SERVICE_IP,IP:$BIND_ADDRESS${CP_API_SANS:+,$CP_API_SANS}"
   cert admin "/O=system:masters/CN=kubejudge-admin" clientAuth
   cert kcm "/CN=system:kube-controller-manager" clientAuth
   cert scheduler "/CN=system:kube-scheduler" clientAuth
   cert kwok "/O=system:masters/CN=kwok" clientAuth
+  # what the apiserver shows a kubelet (logs, exec, port-forward); RBAC allows it system:kubelet-api-admin
+  cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" clientAuth
   # front proxy (aggregation layer): its own CA, as kubeadm does
   key front-proxy-ca.key
   openssl req -x509 -new -key front-proxy-ca.key -sha256 -days 3650 -subj "/CN=kubejudge-front-proxy-ca" \
@@ -218,13 +230,15 @@ wait_for etcd sh -c "curl -sf --max-time 2 http://127.0.0.1:$ETCD_PORT/health | 
 # ---------------------------------------------------------------------------------------------- apiserver
 launch apiserver "$BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
-  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+  --bind-address="$BIND_ADDRESS" --secure-port="$API_PORT" \
+  --advertise-address="$BIND_ADDRESS" --endpoint-reconciler-type="$ENDPOINT_RECONCILER" \
   --cert-dir="$P" --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
   --client-ca-file="$P/ca.crt" \
   --service-account-issuer="$API_URL" \
   --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
-  --service-cluster-ip-range=10.0.0.0/24 \
+  --service-cluster-ip-range="$SERVICE_CIDR" \
+  --kubelet-client-certificate="$P/apiserver-kubelet-client.crt" --kubelet-client-key="$P/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority="$P/ca.crt" --kubelet-preferred-address-types=InternalIP \
   --requestheader-client-ca-file="$P/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
@@ -242,7 +256,7 @@ if [[ "${CP_NO_KCM:-}" != 1 ]]; then
     --leader-elect=false --controllers='*' --use-service-account-credentials=true \
     --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
     --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
-    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
     --profiling=false --v=1
 fi
 if [[ "${CP_NO_SCHED:-}" != 1 ]]; then
@@ -304,6 +318,8 @@ CP_API_URL=$API_URL
 CP_CA_FILE=$P/ca.crt
 CP_API_PORT=$API_PORT
 CP_ETCD_PORT=$ETCD_PORT
+CP_SERVICE_CIDR=$SERVICE_CIDR
+CP_KUBERNETES_SERVICE_IP=$KUBERNETES_SERVICE_IP
 CP_KCM_PORT=$KCM_PORT
 CP_SCHED_PORT=$SCHED_PORT
 EOF

@@ -25,10 +25,13 @@ install: system-deps $(STAMP)
 system-deps:
 	@scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+# Every distribution, editable: the core (.), each role, and the development tools with the
+# test tools. An image installs only the core and its own role (images/Dockerfile).
+DISTRIBUTIONS := . images/api images/gateway images/worker operator devtools
+$(STAMP): $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q $(addprefix -e ,$(filter-out devtools,$(DISTRIBUTIONS))) -e 'devtools[test]'
 	touch $(STAMP)
 
 controlplane-build:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kubejudge needs from Debian's packages, only when something is missing:
 # Redis and PostgreSQL (the judge's stores), bubblewrap (the sandbox), the language toolchains
-# the worker runs, and chromium (the browser tests).
+# the worker runs, chromium (the browser tests), and what `make images` builds with where no
+# docker or podman runs (buildah, mmdebstrap; uidmap for buildah as a non-root user).
 set -euo pipefail
 
 missing=()
@@ -15,6 +16,9 @@ need node nodejs
 need chromium chromium
 need chromedriver chromium-driver
 need openssl openssl
+need buildah buildah
+need mmdebstrap mmdebstrap
+need newuidmap uidmap
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 

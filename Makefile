@@ -43,10 +43,11 @@ controlplane-up: controlplane-build
 controlplane-down:
 	tests/controlplane/stop.sh .controlplane
 
-# Container images (docker or podman; says so and fails where neither runs). IMAGE_TAG=dev
+# Every image of images/Dockerfile: with docker or podman, else with buildah on bases made here,
+# imported into a `make cluster-up` node when one runs (scripts/images.sh). IMAGE_TAG=dev
 # matches examples/judgecluster.yaml.
 IMAGE_TAG ?= dev
-images:
+images: system-deps
 	scripts/images.sh $(IMAGE_TAG)
 
 # A kind cluster with the images, the chart, kube-prometheus-stack (KIND_MONITORING=0 skips it)

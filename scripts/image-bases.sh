@@ -9,6 +9,7 @@
 # Each is made once and kept in buildah's storage under a name that carries its version.
 # Prints the `--build-arg NAME=IMAGE` arguments for buildah, one per line, on stdout.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CACHE="${KUBEJUDGE_CACHE:-$HOME/.cache/kubejudge}/images"
@@ -48,14 +49,19 @@ image_from() {
 
 # What debian:*-slim leaves out, and so does our base: documentation, manuals and translations
 # (dpkg never unpacks them, in later apt-get installs too), and apt's caches (an image's
-# `apt-get update` leaves no 80 MB package cache behind).
+# `apt-get install` leaves no package cache nor downloaded packages behind).
 MMDEBSTRAP_OPTIONS=(
   --variant=minbase --mode=root --quiet
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*'
-  --aptopt='Dir::Cache::pkgcache ""' --aptopt='Dir::Cache::srcpkgcache ""'
-  --aptopt='APT::Keep-Downloaded-Packages "false"'
+  --customize-hook='cat >"$1/etc/apt/apt.conf.d/docker-clean" <<"EOF"
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+rm -f "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb'
 )
 
 debian_base() {
@@ -70,7 +76,7 @@ debian_base() {
     if [[ ! -s "$tar" ]]; then
       log "making $tar with mmdebstrap (once a week)"
       mkdir -p "$CACHE"
-      mmdebstrap "${MMDEBSTRAP_OPTIONS[@]}" bookworm "$tar.partial" "${sources[@]}"
+      mmdebstrap "${MMDEBSTRAP_OPTIONS[@]}" --format=tar bookworm "$tar.partial" "${sources[@]}"
       mv "$tar.partial" "$tar"
     fi
     log "importing $tar as $name"

@@ -13,6 +13,7 @@
 # imported again; buildah's layer cache skips the steps whose inputs did not change.
 # Build output goes to stderr; stdout lists each image built, then the engine used, last.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TAG="${1:-dev}"
 ROLES=(api gateway operator worker)
@@ -56,8 +57,9 @@ if ! command -v buildah >/dev/null || ! command -v mmdebstrap >/dev/null; then
   exit 2
 fi
 log "no docker or podman: building with buildah on bases made here"
+bases="$(scripts/image-bases.sh)"
 build_args=()
-while IFS= read -r arg; do build_args+=(--build-arg "$arg"); done < <(scripts/image-bases.sh)
+while IFS= read -r arg; do build_args+=(--build-arg "$arg"); done <<<"$bases"
 # pip inside the build trusts this machine's CA bundle (a TLS-inspecting proxy may sit between
 # it and PyPI): mounted for the RUN steps only, never copied into an image.
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
@@ -81,7 +83,7 @@ mkdir -p "$ARCHIVES"
 for target in "${ROLES[@]}" "${STORES[@]}"; do
   image="${images[$target]}"
   log "building $image"
-  buildah bud --isolation chroot --layers --quiet --file images/Dockerfile --target "$target" \
+  buildah bud --isolation chroot --layers --force-rm --quiet --file images/Dockerfile --target "$target" \
     --tag "$image" "${build_args[@]}" . >&2
   id="$(buildah inspect --type image --format '{{.FromImageID}}' "$image")"
   archive="$ARCHIVES/${image//[\/:]/_}.tar"

@@ -25,10 +25,13 @@ install: system-deps $(STAMP)
 system-deps:
 	@scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+# Every distribution, editable: the core (.), each role, and the development tools with the
+# test tools. An image installs only the core and its own role (images/Dockerfile).
+DISTRIBUTIONS := . images/api images/gateway images/worker operator devtools
+$(STAMP): $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q $(addprefix -e ,$(filter-out devtools,$(DISTRIBUTIONS))) -e 'devtools[test]'
 	touch $(STAMP)
 
 controlplane-build:
@@ -40,6 +43,7 @@ controlplane-up: controlplane-build
 controlplane-down:
 	tests/controlplane/stop.sh .controlplane
 
+<<<<<<< HEAD
 # A real single-node cluster (tests/node/README.md), as root; state and kubeconfig in .cluster/.
 cluster-up:
 	tests/node/start.sh .cluster
@@ -48,9 +52,13 @@ cluster-down:
 	tests/node/stop.sh .cluster
 
 # Container images (docker or podman; says so and fails where neither runs). IMAGE_TAG=dev
+=======
+# Every image of images/Dockerfile: with docker or podman, else with buildah on bases made here,
+# imported into a `make cluster-up` node when one runs (scripts/images.sh). IMAGE_TAG=dev
+>>>>>>> images
 # matches examples/judgecluster.yaml.
 IMAGE_TAG ?= dev
-images:
+images: system-deps
 	scripts/images.sh $(IMAGE_TAG)
 
 # A kind cluster with the images, the chart, kube-prometheus-stack (KIND_MONITORING=0 skips it)

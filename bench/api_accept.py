@@ -3,7 +3,7 @@
     .venv/bin/python bench/api_accept.py [--concurrency 16] [--seconds 5] [--runs 3]
                                          [--clients 1] [--user]
 
-Starts a local Redis and PostgreSQL (kubejudge.localservices), migrates, starts the api as a
+Starts a local Redis and PostgreSQL (kubejudge_dev.localservices), migrates, starts the api as a
 child process, then drives `POST /submissions` over keep-alive HTTP/1.1 from `--clients`
 separate client processes (raw asyncio sockets, so the client costs little CPU), each holding
 `--concurrency` connections in a closed loop. Every answer must be 201; anything else counts as
@@ -32,8 +32,9 @@ import time
 from pathlib import Path
 
 import httpx
+from kubejudge_dev import localservices
 
-from kubejudge import auth, localservices
+from kubejudge import auth
 from kubejudge.db.engine import migrate
 from kubejudge.settings import Settings
 

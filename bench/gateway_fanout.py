@@ -36,10 +36,11 @@ from pathlib import Path
 
 import httpx
 import uvloop
+from kubejudge_dev import localservices
 from redis.asyncio import BlockingConnectionPool, Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from kubejudge import auth, events, localservices, protocol
+from kubejudge import auth, events, protocol
 
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 TICK_S = 0.01

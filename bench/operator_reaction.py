@@ -27,10 +27,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from kubejudge_dev import localservices
 from kubernetes import client
 from redis.asyncio import Redis
 
-from kubejudge import localservices, protocol, queue
+from kubejudge import protocol, queue
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

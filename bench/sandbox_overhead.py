@@ -8,7 +8,7 @@
    does: a kept box server in its memory cgroup and bubblewrap box, boxd's fresh namespaces
    per run, pipes, report). `--execs` runs each, median per repetition; the figure reported is
    the median over `--runs` repetitions. Target: overhead < 5 ms per run.
-2. End to end: a local Redis and PostgreSQL (kubejudge.localservices), `--submissions` Python
+2. End to end: a local Redis and PostgreSQL (kubejudge_dev.localservices), `--submissions` Python
    submissions inserted and enqueued, then one in-process worker (concurrency = cores unless
    `--concurrency`) judges them all (claim, Processing event, sandboxed run, fenced verdict,
    verdict event, ack). Reported: submissions/s, per core, and as a share of the bare-exec limit
@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kubejudge_dev import localservices
 from kubejudge_worker.judge import Case, Job, judge
 from kubejudge_worker.sandbox import Box, Limits, Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
@@ -47,7 +48,7 @@ from pyinstrument import Profiler
 from redis.asyncio import Connection, Redis
 from sqlalchemy import func, select, text
 
-from kubejudge import localservices, protocol, queue
+from kubejudge import protocol, queue
 from kubejudge.db.engine import create_engine, migrate, sessionmaker
 from kubejudge.db.models import Submission
 from kubejudge.languages import LANGUAGES

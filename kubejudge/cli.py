@@ -1,44 +1,41 @@
-"""`kubejudge ROLE [options]`: one console script, a subcommand per role.
+"""`kubejudge ROLE [options]`: one console script, a subcommand per installed role.
 
-Only the chosen role's module is imported, so `kubejudge worker` never loads kopf and
-`kubejudge api` never loads matplotlib. Each role module offers `add_arguments(parser)` and
+The core names no role: each role's distribution registers its module under the
+`kubejudge.roles` entry-point group (an api image offers only `kubejudge api`), and the role's
+one-line help is its distribution's summary. Only the chosen role's module is imported, so
+`kubejudge worker` never loads kopf. Each role module offers `add_arguments(parser)` and
 `run(args) -> int`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
-from typing import NamedTuple
+from importlib.metadata import EntryPoint, entry_points
+
+ROLES_GROUP = "kubejudge.roles"
 
 
-class Role(NamedTuple):
-    module: str
-    help: str
+def installed_roles() -> dict[str, EntryPoint]:
+    return {entry.name: entry for entry in sorted(entry_points(group=ROLES_GROUP))}
 
 
-ROLES: dict[str, Role] = {
-    "api": Role("kubejudge_api.main", "the Judge0-compatible HTTP API (port 2358)"),
-    "worker": Role("kubejudge_worker.main", "judge submissions from a pool's queue"),
-    "gateway": Role("kubejudge_gateway.main", "push verdicts over WebSocket (port 2359)"),
-    "operator": Role("kubejudge_operator.main", "reconcile JudgeClusters and autoscale workers"),
-    "dev": Role("kubejudge.dev", "run the whole judge on this machine"),
-    "loadtest": Role("kubejudge.loadtest", "drive submissions and report latency and scaling"),
-}
+def _help(entry: EntryPoint) -> str:
+    return entry.dist.metadata["Summary"] if entry.dist is not None else ""
 
 
 def main(argv: list[str] | None = None) -> int:
+    roles = installed_roles()
     parser = argparse.ArgumentParser(prog="kubejudge", description=__doc__.splitlines()[0])
-    roles = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
-    for name, role in ROLES.items():
-        roles.add_parser(name, help=role.help, add_help=False)
+    subparsers = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
+    for name, entry in roles.items():
+        subparsers.add_parser(name, help=_help(entry), add_help=False)
     chosen, rest = parser.parse_known_args(argv)
 
-    role = ROLES[chosen.role]
-    module = importlib.import_module(role.module)
-    role_parser = argparse.ArgumentParser(prog=f"kubejudge {chosen.role}", description=role.help)
+    entry = roles[chosen.role]
+    module = entry.load()
+    role_parser = argparse.ArgumentParser(prog=f"kubejudge {chosen.role}", description=_help(entry))
     module.add_arguments(role_parser)
     args = role_parser.parse_args(rest)
     logging.basicConfig(

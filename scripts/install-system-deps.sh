@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what kubejudge needs from Debian's packages, only when something is missing:
 # Redis and PostgreSQL (the judge's stores), bubblewrap (the sandbox), the language toolchains
-# the worker runs, chromium (the browser tests), and what the real node of tests/node runs on
-# (runc's libseccomp, the CNI plugins, iptables and conntrack for kube-proxy, busybox for images).
+# the worker runs, chromium (the browser tests), prometheus (promtool for the alert tests), what
+# the real node of tests/node runs on (runc's libseccomp, the CNI plugins, iptables and conntrack
+# for kube-proxy, busybox for images), and what `make images` builds with where no docker or
+# podman runs (buildah, mmdebstrap; uidmap for buildah as a non-root user).
 set -euo pipefail
 
 missing=()
@@ -22,6 +24,9 @@ need ip iproute2
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 dpkg-query -W -f "${Status}" busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
 [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
+need buildah buildah
+need mmdebstrap mmdebstrap
+need newuidmap uidmap
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 

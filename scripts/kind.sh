@@ -23,7 +23,9 @@ need() {
 
 up() {
   need kind kubectl helm
-  engine="$(scripts/images.sh "$TAG" | tail -n 1)"
+  local built engine
+  built="$(scripts/images.sh "$TAG")"
+  engine="$(tail -n 1 <<<"$built")"
   if [[ "$engine" == podman ]]; then
     export KIND_EXPERIMENTAL_PROVIDER=podman
   fi
@@ -31,9 +33,10 @@ up() {
     kind create cluster --config kind-config.yaml --wait 120s
   fi
   kubectl config use-context "kind-$CLUSTER" >/dev/null
-  for role in api gateway worker operator; do
-    kind load docker-image --name "$CLUSTER" "kubejudge/$role:$TAG"
-  done
+  # Every role's image and the managed stores' (the lines before the engine's).
+  while IFS= read -r image; do
+    kind load docker-image --name "$CLUSTER" "$image"
+  done < <(head -n -1 <<<"$built")
 
   local monitors=()
   if [[ "$MONITORING" == 1 ]]; then

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from kubejudge_dev import localservices
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kubejudge import localservices
 from kubejudge.db.engine import create_engine, migrate
 from kubejudge.db.models import Base
 from kubejudge.settings import Settings

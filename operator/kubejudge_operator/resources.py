@@ -25,7 +25,7 @@ DRAIN_MARGIN_S = 15
 GRACE_MARGIN_S = 30
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432
-# The uid the api and gateway images create (see images/*/Dockerfile); runAsNonRoot checks it.
+# The uid the api and gateway images create (see images/Dockerfile); runAsNonRoot checks it.
 KUBEJUDGE_UID = 10001
 # What the worker process needs to set up each box, and nothing more (images/worker/README.md):
 # the box's own mounts happen inside its user namespace, where it needs no capability of ours.
@@ -34,11 +34,14 @@ WORKER_CAPABILITIES = (
     "SETGID",  # setpriv: drop to the box's gid, clear supplementary groups
     "SETUID",  # setpriv: drop to the box's uid before bwrap starts
 )
-# The uids of the official redis and postgres alpine images' service users.
+# The managed stores' images (images/Dockerfile targets redis and postgres, Debian's packages,
+# tagged with the version they install; `make images` builds them under these names) and the
+# fixed uids of their service users. The postgres image takes the official image's POSTGRES_*
+# environment and PGDATA.
 REDIS_UID = 999
 POSTGRES_UID = 70
-DEFAULT_REDIS_IMAGE = "redis:7.2.7-alpine"
-DEFAULT_POSTGRES_IMAGE = "postgres:15.10-alpine"
+DEFAULT_REDIS_IMAGE = "kubejudge/redis:7.0.15"
+DEFAULT_POSTGRES_IMAGE = "kubejudge/postgres:15.20"
 POSTGRES_USER = "kubejudge"
 POSTGRES_DB = "kubejudge"
 POSTGRES_PASSWORD_KEY = "password"  # noqa: S105 - the key in the Secret, not a password

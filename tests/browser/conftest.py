@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kubejudge_dev import localservices
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from support.processes import spawn_role, stop, wait_ready
 
-from kubejudge import localservices
 from kubejudge.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from kubejudge_dev import localservices
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -32,7 +33,6 @@ from support.kube import http_get, operator_process, read_cluster
 from support.polling import wait_until as _wait_until
 from support.processes import stop
 
-from kubejudge import localservices
 from kubejudge.settings import Settings
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+from kubejudge_dev import localservices
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -23,7 +24,7 @@ from redis.asyncio import Redis
 from support.kube import http_get, operator_process, read_cluster
 from support.polling import wait_until
 
-from kubejudge import localservices, protocol, queue
+from kubejudge import protocol, queue
 
 if TYPE_CHECKING:
     from tests.controlplane.fixture import ControlPlane

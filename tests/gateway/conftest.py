@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
+from kubejudge_dev import localservices
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from kubejudge import auth, events, localservices, protocol
+from kubejudge import auth, events, protocol
 from kubejudge.settings import Settings
 
 # Small so the slow-consumer test fills it quickly; short pings so dead sockets go fast.

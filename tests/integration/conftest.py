@@ -12,11 +12,12 @@ import httpx
 import pytest
 from kubejudge_api.app import create_app
 from kubejudge_api.settings import ApiSettings
+from kubejudge_dev import localservices
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support.processes import spawn_role, stop, wait_ready
 
-from kubejudge import auth, localservices
+from kubejudge import auth
 from kubejudge.settings import Settings
 
 ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -8,11 +8,12 @@ from typing import Any
 import httpx
 from kubejudge_api import reconciler
 from kubejudge_api.settings import ApiSettings
+from kubejudge_dev import localservices
 from redis.asyncio import Redis
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kubejudge import events, localservices, protocol, queue
+from kubejudge import events, protocol, queue
 from kubejudge.db.models import Submission
 
 HELLO = {"source_code": "print('hi')", "language_id": 71}

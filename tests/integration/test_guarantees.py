@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kubejudge_dev import localservices
 from kubejudge_worker import record
 from kubejudge_worker.judge import Verdict
 from redis.asyncio import Redis
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from support.processes import spawn_role, stop, wait_ready
 from worker_rows import POOL, events_for, load, submit, wait_final
 
-from kubejudge import auth, localservices, protocol, queue
+from kubejudge import auth, protocol, queue
 from kubejudge.db.engine import sessionmaker
 from kubejudge.db.models import Submission
 from kubejudge.settings import Settings

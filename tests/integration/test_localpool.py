@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from kubejudge_dev.localpool import LocalPool
 from redis.asyncio import Redis
 
 from kubejudge import poolload, protocol, queue
-from kubejudge.localpool import LocalPool
 from kubejudge.scaling import PoolLimits
 from kubejudge.settings import Settings
 

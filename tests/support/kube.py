@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kubejudge_dev import localservices
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 from kubernetes import client
 
-from kubejudge import localservices
 from support.polling import wait_until
 from support.processes import spawn_role, stop
 

@@ -4,7 +4,7 @@ same policy as the operator's (`kubejudge.scaling`), from the same Redis reading
 Each process gets a name in KUBEJUDGE_POD_NAME, so its heartbeat says which process is busy;
 scaling down stops idle processes first (SIGTERM: a worker drains) and never a busy one.
 
-    python -m kubejudge.localpool --pool default --max 4   (`kubejudge dev` runs one, all pools)
+    python -m kubejudge_dev.localpool --pool default --max 4   (`kubejudge dev` runs one, all pools)
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kubejudge.localpool", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubejudge_dev.localpool", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from kubejudge import protocol, queue
 
-log = logging.getLogger("kubejudge.loadtest")
+log = logging.getLogger("kubejudge_dev.loadtest")
 
 JUDGECLUSTER = ("kubejudge.dev", "v1alpha1", "judgeclusters")
 

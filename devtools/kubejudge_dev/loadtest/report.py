@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from kubejudge.loadtest.driver import LoadResult, Record
+from kubejudge_dev.loadtest.driver import LoadResult, Record
 
 SUMMARY_FILE = "summary.json"
 PLOT_FILE = "timeline.png"

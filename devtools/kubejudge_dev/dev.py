@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubejudge import localservices
 from kubejudge.db.engine import migrate
 from kubejudge.settings import Settings
+from kubejudge_dev import localservices
 
 STATE_DIR = Path(".kubejudge")
 
@@ -68,9 +68,15 @@ def gateway_child(context: DevContext) -> Child | None:
 
 
 def workers_child(context: DevContext) -> Child | None:
-    """Every pool's local workers, autoscaled by the operator's policy (kubejudge.localpool)."""
+    """Every pool's local workers, autoscaled by the operator's policy (kubejudge_dev.localpool)."""
     pools = [arg for name in Settings().pools for arg in ("--pool", name)]
-    argv = [sys.executable, "-m", "kubejudge.localpool", *pools, "--worker-arg=--metrics-port=0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kubejudge_dev.localpool",
+        *pools,
+        "--worker-arg=--metrics-port=0",
+    ]
     return Child(name="workers", argv=argv, url=f"autoscaled local workers for {pools[1::2]}")
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kubejudge.loadtest.client import Verdict, final_status, listen, submit, user_token
-from kubejudge.loadtest.plan import LoadPlan
-from kubejudge.loadtest.programs import EXPECTED_OUTPUT, source_for
-from kubejudge.loadtest.sampler import ClusterRef, Sample, sample_until
 from kubejudge.protocol import now_ms
+from kubejudge_dev.loadtest.client import Verdict, final_status, listen, submit, user_token
+from kubejudge_dev.loadtest.plan import LoadPlan
+from kubejudge_dev.loadtest.programs import EXPECTED_OUTPUT, source_for
+from kubejudge_dev.loadtest.sampler import ClusterRef, Sample, sample_until
 
 __all__ = ["LoadError", "LoadPlan", "LoadResult", "Record", "Target", "run_load"]
 

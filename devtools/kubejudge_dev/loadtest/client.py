@@ -18,7 +18,7 @@ from websockets.exceptions import WebSocketException
 from kubejudge import auth
 from kubejudge.protocol import now_ms
 
-log = logging.getLogger("kubejudge.loadtest")
+log = logging.getLogger("kubejudge_dev.loadtest")
 
 # Judge0's final statuses are every id above 2 (1 In Queue, 2 Processing).
 FINAL_STATUS_MIN = 3

@@ -18,10 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
-from kubejudge.loadtest.driver import LoadError, LoadPlan, Target, run_load
-from kubejudge.loadtest.report import write_report
-from kubejudge.loadtest.sampler import ClusterRef
 from kubejudge.settings import Settings
+from kubejudge_dev.loadtest.driver import LoadError, LoadPlan, Target, run_load
+from kubejudge_dev.loadtest.report import write_report
+from kubejudge_dev.loadtest.sampler import ClusterRef
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what kubejudge needs from Debian's packages, only when something is missing:
 # Redis and PostgreSQL (the judge's stores), bubblewrap (the sandbox), the language toolchains
-# the worker runs, and chromium (the browser tests).
+# the worker runs, chromium (the browser tests) and prometheus (promtool for the alert tests).
 set -euo pipefail
 
 missing=()
@@ -15,6 +15,7 @@ need node nodejs
 need chromium chromium
 need chromedriver chromium-driver
 need openssl openssl
+need promtool prometheus
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 

@@ -66,6 +66,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=health.STATIC, check_dir=False), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthTokenMiddleware, tokens=settings.auth_token)
+    app.add_middleware(
+        AuthTokenMiddleware, tokens=settings.auth_token, jwt_secret=settings.jwt_secret
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -46,3 +46,25 @@ async def test_x_auth_token_holds_whatever_authorization_comes(
             assert (await api.get(path, headers=bearer("alice"))).status_code == 200, path
             with_token = {"X-Auth-Token": TOKEN, "Authorization": "junk"}
             assert (await api.get(path, headers=with_token)).status_code == 200, path
+
+
+async def test_a_problem_governs_every_cost_bearing_field(api: Any, bearer: Any) -> None:
+    problem = {
+        "slug": "costly", "title": "Costly", "cpu_time_limit": "1.5", "memory_limit": 64_000,
+        "tests": [{"input": "", "expected_output": ""}],
+    }  # fmt: skip
+    admin = bearer("root", admin=True)
+    problem_id = (await api.post("/problems", json=problem, headers=admin)).json()["id"]
+    greedy = {
+        **HELLO, "problem_id": problem_id, "number_of_runs": 20, "wall_time_limit": 20,
+        "cpu_time_limit": 15, "cpu_extra_time": 5, "memory_limit": 512_000,
+        "stack_limit": 128_000, "max_processes_and_or_threads": 120, "max_file_size": 4096,
+    }  # fmt: skip
+    token = (await api.post("/submissions", json=greedy, headers=bearer())).json()["token"]
+    shown = (await api.get(f"/submissions/{token}", params={"fields": "*"})).json()
+    governed = {name: shown[name] for name in greedy if name not in HELLO}
+    assert governed == {
+        "problem_id": problem_id, "number_of_runs": 1, "wall_time_limit": "3.0",
+        "cpu_time_limit": "1.5", "cpu_extra_time": "1.0", "memory_limit": 64_000,
+        "stack_limit": 64_000, "max_processes_and_or_threads": 60, "max_file_size": 1024,
+    }  # fmt: skip

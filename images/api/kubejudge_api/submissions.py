@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -188,7 +189,6 @@ async def _row(
         attempt=0,
     )
     if new.problem_id is not None:
-        # A problem's own limits apply to every submission judged against it.
         problem = await connection.fetchrow(
             "SELECT cpu_time_limit, memory_limit FROM problems WHERE id = $1", new.problem_id
         )
@@ -196,6 +196,31 @@ async def _row(
             raise InvalidSubmission(
                 {"problem_id": [f"problem with id {new.problem_id} doesn't exist"]}
             )
-        values["cpu_time_limit"] = problem["cpu_time_limit"]
-        values["memory_limit"] = problem["memory_limit"]
+        values.update(
+            problem_limits(
+                cpu_time_limit=problem["cpu_time_limit"], memory_limit=problem["memory_limit"]
+            )
+        )
     return tuple(values[column] for column in WRITTEN)
+
+
+def problem_limits(*, cpu_time_limit: Decimal, memory_limit: int) -> dict[str, Any]:
+    """Every cost-bearing column of a submission judged against a problem, whatever the caller
+    asked for: one submission costs at most tests x one run x the problem's limits.
+
+    The problem sets the CPU time and memory; one run per test; the wall clock is twice the
+    CPU time (Judge0's own default ratio, 10 s for 5 s) within Judge0's 1 to 20 s; the rest
+    are Judge0's defaults."""
+    _, wall_low, wall_high = judge0_request.DECIMAL_LIMITS["wall_time_limit"]
+    governed: dict[str, Any] = {
+        name: judge0_request.INTEGER_LIMITS[name][0]
+        for name in ("stack_limit", "max_processes_and_or_threads", "max_file_size")
+    }
+    governed.update(
+        cpu_time_limit=cpu_time_limit,
+        memory_limit=memory_limit,
+        number_of_runs=1,
+        cpu_extra_time=judge0_request.DECIMAL_LIMITS["cpu_extra_time"][0],
+        wall_time_limit=min(max(2 * cpu_time_limit, wall_low), wall_high),
+    )
+    return governed

@@ -68,3 +68,41 @@ async def test_a_problem_governs_every_cost_bearing_field(api: Any, bearer: Any)
         "cpu_time_limit": "1.5", "cpu_extra_time": "1.0", "memory_limit": 64_000,
         "stack_limit": 64_000, "max_processes_and_or_threads": 60, "max_file_size": 1024,
     }  # fmt: skip
+
+
+async def test_anonymous_callers_are_rate_limited_per_address(
+    api_factory: Any, bearer: Any
+) -> None:
+    # A long window, so that the test never straddles two windows.
+    async with api_factory(rate_limit_anonymous_submissions=2, rate_limit_window_s=3600) as api:
+        for _ in range(2):
+            assert (await api.post("/submissions", json=HELLO)).status_code == 201
+        limited = await api.post("/submissions", json=HELLO)
+        assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 3600
+        # Nobody configured a trusted proxy, so a forwarded address is the sender's own claim.
+        spoofed = await api.post(
+            "/submissions", json=HELLO, headers={"X-Forwarded-For": "198.51.100.7"}
+        )
+        assert spoofed.status_code == 429
+        assert (await api.post("/submissions", json=HELLO, headers=bearer())).status_code == 201
+
+
+async def test_a_trusted_proxy_names_the_client_and_nobody_else_does(api_factory: Any) -> None:
+    async def submit(forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return (await api.post("/submissions", json=HELLO, headers=headers)).status_code
+
+    # The test client connects from 127.0.0.1, here a trusted proxy.
+    async with api_factory(
+        rate_limit_anonymous_submissions=1, rate_limit_window_s=3600,
+        trusted_proxies=["127.0.0.0/8"],
+    ) as api:  # fmt: skip
+        assert await submit("198.51.100.7") == 201
+        assert await submit("198.51.100.7") == 429
+        assert await submit("198.51.100.8") == 201
+        # Entries left of the proxy's own are the client's to write: they are not read.
+        assert await submit("203.0.113.1, 198.51.100.7") == 429
+        # One IPv6 subscriber (a /64) is one caller.
+        assert await submit("2001:db8:0:1::1") == 201
+        assert await submit("2001:db8:0:1::2") == 429
+        assert await submit("2001:db8:0:2::1") == 201

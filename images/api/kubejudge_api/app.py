@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kubejudge.db.engine import migrate
 from kubejudge_api import errors
@@ -38,7 +39,9 @@ Where we differ from Judge0, on purpose:
 - Extra fields (`problem_id`, `tests`, `memory_limit_exceeded`) appear when named in `fields`,
   and by default on problem submissions; never in `*`, which the official SDK reads strictly.
 - `Idempotency-Key` needs a bearer JWT (keys are per user) and applies to single submissions.
-- Rate limits apply per JWT user; anonymous Judge0 clients are bounded by the queue size.
+- Rate limits apply per JWT user, and per client address to callers without a JWT
+  (`KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS`, 0 for none; X-Forwarded-For counts only from
+  `KUBEJUDGE_TRUSTED_PROXIES`): 429 with `Retry-After`.
 """
 
 
@@ -66,6 +69,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=health.STATIC, check_dir=False), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        proxies = [str(network) for network in settings.trusted_proxies]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     app.add_middleware(
         AuthTokenMiddleware, tokens=settings.auth_token, jwt_secret=settings.jwt_secret
     )

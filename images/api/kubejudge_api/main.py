@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=settings.log_level.lower(),
         access_log=False,
-        proxy_headers=True,
+        # The app reads X-Forwarded-For itself, from KUBEJUDGE_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
     return 0

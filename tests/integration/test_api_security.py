@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubejudge_api import submissions
+
 from kubejudge import auth
 from kubejudge.settings import Settings
 
@@ -63,6 +65,7 @@ async def test_a_problem_governs_every_cost_bearing_field(api: Any, bearer: Any)
     token = (await api.post("/submissions", json=greedy, headers=bearer())).json()["token"]
     shown = (await api.get(f"/submissions/{token}", params={"fields": "*"})).json()
     governed = {name: shown[name] for name in greedy if name not in HELLO}
+    assert set(governed) - {"problem_id"} == submissions.PROBLEM_GOVERNED
     assert governed == {
         "problem_id": problem_id, "number_of_runs": 1, "wall_time_limit": "3.0",
         "cpu_time_limit": "1.5", "cpu_extra_time": "1.0", "memory_limit": 64_000,
@@ -106,3 +109,36 @@ async def test_a_trusted_proxy_names_the_client_and_nobody_else_does(api_factory
         assert await submit("2001:db8:0:1::1") == 201
         assert await submit("2001:db8:0:1::2") == 429
         assert await submit("2001:db8:0:2::1") == 201
+
+
+async def test_an_idempotency_key_reused_with_another_request_is_422(api: Any, bearer: Any) -> None:
+    alice = {**bearer("alice"), "Idempotency-Key": "k-1"}
+    first = await api.post("/submissions", json=HELLO, headers=alice)
+    assert first.status_code == 201
+    # The same request, however it is spelled, is a replay: the first submission's token.
+    same = [
+        {"language_id": 71, "source_code": "print('hi')"},
+        {**HELLO, "number_of_runs": 1, "stdin": None},
+    ]
+    for body in same:
+        replay = await api.post("/submissions", json=body, headers=alice)
+        assert (replay.status_code, replay.json()) == (201, first.json())
+    encoded = await api.post(
+        "/submissions", json={**HELLO, "source_code": "cHJpbnQoJ2hpJyk="}, headers=alice,
+        params={"base64_encoded": "true"},
+    )  # fmt: skip
+    assert encoded.json() == first.json()
+    for different in ({**HELLO, "source_code": "print('other')"}, {**HELLO, "stdin": "1"},
+                      {**HELLO, "cpu_time_limit": 2}, {**HELLO, "language_id": 54}):  # fmt: skip
+        reused = await api.post("/submissions", json=different, headers=alice)
+        assert reused.status_code == 422, different
+        assert reused.json() == {
+            "Idempotency-Key": ["has already been used with a different request"]
+        }
+    # Keys are per user: another user's request with it is a new submission.
+    bob = await api.post(
+        "/submissions",
+        json={**HELLO, "stdin": "1"},
+        headers={**bearer("bob"), "Idempotency-Key": "k-1"},
+    )
+    assert bob.status_code == 201 and bob.json() != first.json()

@@ -40,6 +40,18 @@ INSERT_IDEMPOTENT = (
 )
 
 
+# The columns a problem sets for its submissions (see `problem_limits`).
+PROBLEM_GOVERNED = frozenset({
+    "cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit", "stack_limit",
+    "max_processes_and_or_threads", "max_file_size", "number_of_runs",
+})  # fmt: skip
+REUSED_KEY = {"Idempotency-Key": ["has already been used with a different request"]}
+_EARLIER = (
+    f"SELECT token, problem_id, {', '.join(judge0_request.COLUMNS)} FROM submissions"  # noqa: S608
+    " WHERE owner = $1 AND idempotency_key = $2"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     token: str
@@ -85,7 +97,8 @@ async def insert_one(
     owner: str | None,
     idempotency_key: str | None = None,
 ) -> Accepted:
-    """Commit one submission; with an idempotency key, the first one made with it wins.
+    """Commit one submission; with an idempotency key, the first one made with it wins, and
+    the key made with a different request raises `InvalidSubmission` (Judge0's 422 shape).
 
     One autocommitted INSERT: the problem's foreign key and the idempotency constraint hold
     without a transaction around the statements (problems are never deleted)."""
@@ -96,12 +109,9 @@ async def insert_one(
         else:
             token = await connection.fetchval(INSERT_IDEMPOTENT, *row)
             if token is None:  # a submission with this key exists (or just committed)
-                earlier = await connection.fetchrow(
-                    "SELECT token, language_id FROM submissions"
-                    " WHERE owner = $1 AND idempotency_key = $2",
-                    owner,
-                    idempotency_key,
-                )
+                earlier = await connection.fetchrow(_EARLIER, owner, idempotency_key)
+                if not same_request(earlier, new):
+                    raise InvalidSubmission(REUSED_KEY)
                 return Accepted(
                     token=earlier["token"], language_id=earlier["language_id"], created=False
                 )
@@ -224,3 +234,17 @@ def problem_limits(*, cpu_time_limit: Decimal, memory_limit: int) -> dict[str, A
         wall_time_limit=min(max(2 * cpu_time_limit, wall_low), wall_high),
     )
     return governed
+
+
+def same_request(earlier: Row, new: NewSubmission) -> bool:
+    """Did `earlier` come from the same request as `new`: the same value in every column the
+    caller sets (the limits a problem governs are not the caller's)? Compared as validated, so
+    key order, Base64 or not, and spelling a default out make no difference."""
+    if earlier["problem_id"] != new.problem_id:
+        return False
+    ignored = PROBLEM_GOVERNED if new.problem_id is not None else frozenset()
+    return all(
+        earlier[column] == new.columns[column]
+        for column in judge0_request.COLUMNS
+        if column not in ignored
+    )

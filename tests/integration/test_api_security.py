@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from kubejudge_api import submissions
 
 from kubejudge import auth
@@ -142,3 +144,18 @@ async def test_an_idempotency_key_reused_with_another_request_is_422(api: Any, b
         headers={**bearer("bob"), "Idempotency-Key": "k-1"},
     )
     assert bob.status_code == 201 and bob.json() != first.json()
+
+
+async def test_dev_tokens_are_only_ever_turned_on_explicitly_and_said_so(
+    api_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An environment copied from a development machine does not turn the mint on.
+    monkeypatch.setenv("KUBEJUDGE_DEV_TOKENS", "true")
+    async with api_factory() as api:
+        assert (await api.post("/auth/dev-token", json={"user_id": "a"})).status_code == 404
+    assert "dev-token" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="kubejudge_api.app"):
+        async with api_factory(dev_tokens=True) as api:
+            assert (await api.post("/auth/dev-token", json={"user_id": "a"})).status_code == 200
+    [warning] = [record for record in caplog.records if "/auth/dev-token" in record.message]
+    assert warning.levelno == logging.WARNING and "admin" in warning.message

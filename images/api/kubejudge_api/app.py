@@ -5,6 +5,7 @@ the lifespan that owns the database engine, Redis, the verdict subscription and 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,8 @@ from kubejudge_api.metrics import ApiMetrics, MetricsMiddleware
 from kubejudge_api.routes import health, info, problems, submissions, users
 from kubejudge_api.services import Services
 from kubejudge_api.settings import ApiSettings
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """A Judge0 CE 1.13.1 compatible judge API (existing Judge0 clients work
 unchanged), plus problems with many tests, bearer-JWT users, idempotency keys and rate limits.
@@ -45,11 +48,19 @@ Where we differ from Judge0, on purpose:
 """
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
+def create_app(settings: ApiSettings, *, dev_tokens: bool = False) -> FastAPI:
+    """The api. `dev_tokens` serves `POST /auth/dev-token`, which mints any user's JWT, admin
+    too: `kubejudge dev` alone turns it on (`kubejudge api --dev-tokens`), never a setting, so
+    no environment copied from a development machine can."""
     metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if dev_tokens:
+            log.warning(
+                "POST /auth/dev-token is on: anyone who reaches this api can mint any user's "
+                "token, admin too; it is for `kubejudge dev` on one machine only"
+            )
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate, settings)  # Alembic runs its own event loop
         app.state.services = await Services.start(settings, metrics)
@@ -64,6 +75,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.dev_tokens = dev_tokens
     errors.install(app)
     for module in (submissions, info, problems, users, health):
         app.include_router(module.router)

@@ -31,8 +31,6 @@ class ApiSettings(Settings):
     # client, e.g. the ingress controller's pods. Empty: the peer is the client and the header
     # is ignored, since anyone can send it.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
-    # POST /auth/dev-token mints any user's JWT: only `kubejudge dev` turns it on.
-    dev_tokens: bool = False
     # The reconciler re-enqueues submissions still unfinished this long after creation
     # whose queue marker is gone, checking every `reconcile_interval_s`.
     reconcile_after_s: float = Field(default=30.0, gt=0)

@@ -90,6 +90,13 @@ async def test_anonymous_callers_are_rate_limited_per_address(
         )
         assert spoofed.status_code == 429
         assert (await api.post("/submissions", json=HELLO, headers=bearer())).status_code == 201
+    # With X-Auth-Token on, only the operator's own clients get this far.
+    async with api_factory(
+        rate_limit_anonymous_submissions=1, rate_limit_window_s=3600, auth_token=TOKEN
+    ) as api:
+        for _ in range(3):
+            created = await api.post("/submissions", json=HELLO, headers={"X-Auth-Token": TOKEN})
+            assert created.status_code == 201
 
 
 async def test_a_trusted_proxy_names_the_client_and_nobody_else_does(api_factory: Any) -> None:

@@ -56,13 +56,14 @@ async def admit(
 async def _rate_limit(
     services: Services, *, n: int, user: auth.User | None, client: str | None
 ) -> None:
-    """Per JWT user; without a JWT, per client address (unless that limit is 0)."""
+    """Per JWT user; without a JWT, per client address (unless that limit is 0) while the api
+    is open: with X-Auth-Token on, the middleware let only the operator's own clients this far."""
     settings = services.settings
     window_s = settings.rate_limit_window_s
     if user is not None:
         limit, whom = settings.rate_limit_submissions, ""
         counter = functools.partial(protocol.rate_limit_counter, user.id)
-    elif settings.rate_limit_anonymous_submissions and client is not None:
+    elif settings.rate_limit_anonymous_submissions and not settings.auth_token and client:
         limit, whom = settings.rate_limit_anonymous_submissions, " from one address"
         counter = functools.partial(
             protocol.address_rate_limit_counter, ratelimit.client_key(client)

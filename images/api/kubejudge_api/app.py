@@ -42,9 +42,9 @@ Where we differ from Judge0, on purpose:
 - Extra fields (`problem_id`, `tests`, `memory_limit_exceeded`) appear when named in `fields`,
   and by default on problem submissions; never in `*`, which the official SDK reads strictly.
 - `Idempotency-Key` needs a bearer JWT (keys are per user) and applies to single submissions.
-- Rate limits apply per JWT user, and per client address to callers without a JWT
-  (`KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS`, 0 for none; X-Forwarded-For counts only from
-  `KUBEJUDGE_TRUSTED_PROXIES`): 429 with `Retry-After`.
+- Rate limits apply per JWT user, and while X-Auth-Token is off per client address to callers
+  without a JWT (`KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS`, 0 for none; X-Forwarded-For
+  counts only from `KUBEJUDGE_TRUSTED_PROXIES`): 429 with `Retry-After`.
 """
 
 

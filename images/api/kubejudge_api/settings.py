@@ -22,9 +22,9 @@ class ApiSettings(Settings):
     authz_token: str | None = None
     # Per JWT user: at most this many submissions per window (429 + Retry-After beyond it).
     rate_limit_submissions: int = Field(default=120, ge=1)
-    # Per client address, for callers without a JWT (anonymous Judge0 clients, with or
-    # without X-Auth-Token); an IPv6 client counts per /64. 0 turns it off, e.g. for one
-    # trusted backend that submits for everybody.
+    # Per client address, for callers without a JWT while KUBEJUDGE_AUTH_TOKEN is unset (with
+    # it, only the operator's own clients get that far); an IPv6 client counts per /64. 0
+    # turns it off.
     rate_limit_anonymous_submissions: int = Field(default=120, ge=0)
     rate_limit_window_s: int = Field(default=60, ge=1)
     # Proxies (addresses or CIDRs, as JSON: ["10.0.0.0/8"]) whose X-Forwarded-For names the

@@ -41,7 +41,10 @@ Where we differ from Judge0, on purpose:
   the caller's own submissions with a bearer JWT; `GET /users/me/submissions` is the same.
 - Extra fields (`problem_id`, `tests`, `memory_limit_exceeded`) appear when named in `fields`,
   and by default on problem submissions; never in `*`, which the official SDK reads strictly.
-- `Idempotency-Key` needs a bearer JWT (keys are per user) and applies to single submissions.
+- `Idempotency-Key` needs a bearer JWT (keys are per user) and applies to single submissions;
+  the same request again answers with the first submission, a different one with 422.
+- On a hidden test of a problem only the verdict comes back: no output, exit code, signal,
+  message, time or memory (the program chooses them, so they would carry the input out).
 - Rate limits apply per JWT user, and while X-Auth-Token is off per client address to callers
   without a JWT (`KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS`, 0 for none; X-Forwarded-For
   counts only from `KUBEJUDGE_TRUSTED_PROXIES`): 429 with `Retry-After`.

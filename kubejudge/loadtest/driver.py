@@ -56,6 +56,7 @@ class LoadResult:
     samples: list[Sample] = field(default_factory=list)
     resyncs: int = 0
     reconnects: int = 0
+    duplicate_verdicts: int = 0  # a second verdict event for a token: guarantee 3 broken
 
 
 async def run_load(
@@ -191,6 +192,8 @@ class _Run:
             record.verdict = verdict
             self.bar.advance(self.verdicts_task)
             self.check_done()
+        else:  # one socket per user: a second verdict event is a duplicate, replayed or not
+            self.result.duplicate_verdicts += 1
 
     def on_resync(self) -> None:
         self.result.resyncs += 1

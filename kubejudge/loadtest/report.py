@@ -49,6 +49,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "lost_verdicts": len(undelivered),
         "lost_finished_but_not_delivered": sum(1 for r in undelivered if r.polled_status_id),
         "lost_never_finished": sum(1 for r in undelivered if not r.polled_status_id),
+        "duplicate_verdicts": result.duplicate_verdicts,
         "throughput_verdicts_per_s": round(len(delivered) / span_s, 2) if span_s > 0 else None,
         "send_duration_s": (result.finished_sending_at_ms - result.started_at_ms) / 1000,
         "submit_to_verdict_ms": percentiles([_submit_to_verdict(r) for r in delivered]),
@@ -62,6 +63,9 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         ),
         "peak_current_workers": max(
             (sum(s.current.values()) for s in samples if s.current), default=None
+        ),
+        "peak_ready_workers": max(
+            (sum(s.ready.values()) for s in samples if s.ready), default=None
         ),
         "peak_live_workers": max(
             (s.live_workers for s in samples if s.live_workers is not None), default=None
@@ -93,6 +97,7 @@ def plot_timeline(result: LoadResult, *, path: Path) -> None:
     backlog.set_ylabel("backlog")
     _series(workers, times, [sum(s.desired.values()) for s in result.samples], "desired", "--")
     _series(workers, times, [sum(s.current.values()) for s in result.samples], "current")
+    _series(workers, times, [sum(s.ready.values()) for s in result.samples], "ready pods")
     _series(workers, times, [s.live_workers for s in result.samples], "live (heartbeats)")
     _series(workers, times, [s.busy_workers for s in result.samples], "busy")
     workers.set_ylabel("workers")

@@ -1,5 +1,6 @@
-"""The load test's view of the judge over time: backlog and live/busy workers from Redis, and
-desired/current workers from the JudgeCluster's status (what the operator decided)."""
+"""The load test's view of the judge over time: backlog and live/busy workers from Redis,
+desired/current workers from the JudgeCluster's status (what the operator decided), and ready
+worker pods from each pool's Deployment (what the cluster delivered)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Sample:
     busy_workers: int | None = None
     desired: dict[str, int] = field(default_factory=dict)  # per pool, from the JudgeCluster
     current: dict[str, int] = field(default_factory=dict)
+    ready: dict[str, int] = field(default_factory=dict)  # per pool, the Deployment's ready pods
 
 
 async def redis_view(redis: Redis, pools: list[str]) -> dict[str, Any]:
@@ -51,16 +53,31 @@ async def redis_view(redis: Redis, pools: list[str]) -> dict[str, Any]:
     return {"backlog": backlog, "live_workers": live, "busy_workers": busy}
 
 
-def cluster_view(custom: Any, ref: ClusterRef) -> dict[str, dict[str, int]]:
-    """Per pool desired and current replicas from the JudgeCluster's status (blocking call)."""
+@dataclass(frozen=True, slots=True)
+class ClusterApis:
+    custom: Any
+    apps: Any
+
+
+def cluster_view(apis: ClusterApis, ref: ClusterRef) -> dict[str, dict[str, int]]:
+    """Per pool desired and current replicas from the JudgeCluster's status, and ready pods
+    from the pool's Deployment (blocking calls)."""
+    from kubejudge_operator.resources import worker_deployment_name
+
     group, version, plural = JUDGECLUSTER
-    body = custom.get_namespaced_custom_object(group, version, ref.namespace, plural, ref.name)
+    body = apis.custom.get_namespaced_custom_object(group, version, ref.namespace, plural, ref.name)
     pools = (body.get("status") or {}).get("pools") or {}
     if isinstance(pools, list):  # [{name: ..., desired: ...}] or {name: {desired: ...}}
         pools = {pool.get("name", str(i)): pool for i, pool in enumerate(pools)}
     desired = {name: int(pool.get("desired", 0)) for name, pool in pools.items()}
     current = {name: int(pool.get("current", 0)) for name, pool in pools.items()}
-    return {"desired": desired, "current": current}
+    ready: dict[str, int] = {}
+    for name in pools:
+        deployment = apis.apps.read_namespaced_deployment(
+            worker_deployment_name(ref.name, name), ref.namespace
+        )
+        ready[name] = deployment.status.ready_replicas or 0
+    return {"desired": desired, "current": current, "ready": ready}
 
 
 async def sample_until(
@@ -74,7 +91,7 @@ async def sample_until(
 ) -> None:
     """Append a Sample every `interval_s` until `stop` is set; a failing source is skipped."""
     redis = Redis.from_url(redis_url) if redis_url else None
-    custom = _custom_objects_api(cluster) if cluster else None
+    apis = _cluster_apis(cluster) if cluster else None
     try:
         while not stop.is_set():
             view: dict[str, Any] = {}
@@ -83,9 +100,9 @@ async def sample_until(
                     view |= await redis_view(redis, pools)
                 except Exception as error:  # a sample is worth skipping, not the run
                     log.warning("redis sample failed: %s", error)
-            if custom is not None and cluster is not None:
+            if apis is not None and cluster is not None:
                 try:
-                    view |= await asyncio.to_thread(cluster_view, custom, cluster)
+                    view |= await asyncio.to_thread(cluster_view, apis, cluster)
                 except Exception as error:
                     log.warning("JudgeCluster sample failed: %s", error)
             into.append(Sample(at_ms=protocol.now_ms(), **view))
@@ -96,11 +113,13 @@ async def sample_until(
             await redis.aclose()
 
 
-def _custom_objects_api(cluster: ClusterRef) -> Any:
+def _cluster_apis(cluster: ClusterRef) -> ClusterApis:
     from kubernetes import client, config  # only a load test against a cluster needs it
 
     api_client = config.new_client_from_config(config_file=cluster.kubeconfig)
-    return client.CustomObjectsApi(api_client)
+    return ClusterApis(
+        custom=client.CustomObjectsApi(api_client), apps=client.AppsV1Api(api_client)
+    )
 
 
 def _text(value: bytes | str) -> str:

@@ -58,7 +58,12 @@ def name_of(owner: Owner, component: str) -> str:
 
 
 def worker_name(owner: Owner, pool: str) -> str:
-    return f"{owner.name}-worker-{pool}"
+    return worker_deployment_name(owner.name, pool)
+
+
+def worker_deployment_name(cluster: str, pool: str) -> str:
+    """A pool's worker Deployment, by the JudgeCluster's name (what the load test reads)."""
+    return f"{cluster}-worker-{pool}"
 
 
 def postgres_secret_name(owner: Owner) -> str:

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.progress import Progress
 
 from kubejudge.loadtest.client import Verdict, parse_verdict
-from kubejudge.loadtest.driver import LoadResult, Record
+from kubejudge.loadtest.driver import LoadResult, Record, _Run
 from kubejudge.loadtest.plan import LoadPlan
 from kubejudge.loadtest.programs import source_for
 from kubejudge.loadtest.report import percentiles, write_report
@@ -80,8 +81,15 @@ def test_report_counts_lost_verdicts_and_draws_the_plot(tmp_path: Path) -> None:
     ]
     result.samples = [
         Sample(at_ms=t0, backlog={"default": 2}, live_workers=1, desired={"default": 2}),
-        Sample(at_ms=t0 + 500, backlog={"default": 0}, live_workers=2, current={"default": 2}),
+        Sample(
+            at_ms=t0 + 500,
+            backlog={"default": 0},
+            live_workers=2,
+            current={"default": 2},
+            ready={"default": 1},
+        ),
     ]
+    result.duplicate_verdicts = 1
     summary = write_report(result, out=tmp_path / "report")
     assert summary["lost_verdicts"] == 1
     assert summary["lost_finished_but_not_delivered"] == 1
@@ -89,5 +97,20 @@ def test_report_counts_lost_verdicts_and_draws_the_plot(tmp_path: Path) -> None:
     assert summary["submit_to_verdict_ms"]["p50"] == 400.0
     assert summary["verdict_to_delivery_ms"]["max"] == 5.0
     assert summary["peak_backlog"] == 2
+    assert summary["peak_ready_workers"] == 1
+    assert summary["duplicate_verdicts"] == 1
     assert json.loads((tmp_path / "report" / "summary.json").read_text()) == summary
     assert (tmp_path / "report" / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_second_verdict_for_a_token_counts_as_a_duplicate() -> None:
+    plan = LoadPlan.burst(count=1, users=1, language_id=71, work_s=0, timeout_s=1)
+    result = LoadResult(plan=plan, started_at_ms=0)
+    result.records = [Record(index=0, user="u", token="a")]
+    run = _Run(result=result, http=None, jwts={"u": "jwt"}, bar=Progress(disable=True))  # type: ignore[arg-type]
+    run.by_token["a"] = result.records[0]
+    first = Verdict(token="a", status_id=3, verdict_at_ms=1, delivered_at_ms=2)
+    run.on_verdict(first)
+    assert result.duplicate_verdicts == 0 and result.records[0].verdict == first
+    run.on_verdict(Verdict(token="a", status_id=3, verdict_at_ms=5, delivered_at_ms=6))
+    assert result.duplicate_verdicts == 1 and result.records[0].verdict == first

@@ -333,3 +333,41 @@ def test_example_builds() -> None:
     assert {"judge-worker-general", "judge-worker-jvm"} <= {
         child["metadata"]["name"] for child in resources.build_children(OWNER, spec)
     }
+
+
+# A default minikube: 2 CPUs and 4 GiB, of which its own kube-system pods request 750m CPU
+# (apiserver 250m, controller-manager 200m, etcd, scheduler and CoreDNS 100m each) and 170 MiB.
+MINIKUBE_FREE_CPU_M = 2000 - 750
+MINIKUBE_FREE_MEMORY_MI = 4096 - 170 - 512  # and room for the kernel and the node's daemons
+
+
+def _cpu_m(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def _memory_mi(quantity: str) -> int:
+    units = {"Mi": 1, "Gi": 1024}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_the_example_fits_a_default_minikube_with_two_general_workers() -> None:
+    """The api and gateway replicas, each pool's minimum and two general workers: their
+    requests leave the scheduler room on a 2-CPU, 4-GiB minikube."""
+    (example,) = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d["kind"] == "JudgeCluster"]
+    spec = ClusterSpec.model_validate(example["spec"])
+    replicas = {"judge-api": spec.api.replicas, "judge-gateway": spec.gateway.replicas}
+    for pool in spec.worker_pools:
+        replicas[resources.worker_name(OWNER, pool.name)] = max(
+            pool.min_replicas, 2 if pool.name == "general" else 0
+        )
+    cpu = memory = 0
+    for child in resources.build_children(OWNER, spec):
+        if child["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        count = replicas.get(child["metadata"]["name"], child["spec"].get("replicas", 1))
+        for container in child["spec"]["template"]["spec"]["containers"]:
+            requests = (container.get("resources") or {}).get("requests") or {}
+            cpu += count * _cpu_m(str(requests.get("cpu", "0m")))
+            memory += count * _memory_mi(str(requests.get("memory", "0Mi")))
+    assert cpu <= MINIKUBE_FREE_CPU_M, f"{cpu}m of CPU requested"
+    assert memory <= MINIKUBE_FREE_MEMORY_MI, f"{memory}Mi of memory requested"

@@ -7,9 +7,9 @@ Starts a local Redis and PostgreSQL (kubejudge_dev.localservices), migrates, sta
 child process, then drives `POST /submissions` over keep-alive HTTP/1.1 from `--clients`
 separate client processes (raw asyncio sockets, so the client costs little CPU), each holding
 `--concurrency` connections in a closed loop. Every answer must be 201; anything else counts as
-an error. `--user` sends a bearer JWT (adds the per-user rate-limit check; its limit is raised
-so it never refuses). `--profile FILE` runs the api under pyinstrument (slower) and writes
-where its time goes.
+an error. Both rate limits (per user, and per address for calls without a JWT) are raised so
+they never refuse; `--user` sends a bearer JWT. `--profile FILE` runs the api under
+pyinstrument (slower) and writes where its time goes.
 
 Reported per run and as the median of the runs: accepted submissions per second, accept
 latency p50/p99 (request written -> full response read), and the CPU each process spent per
@@ -80,7 +80,9 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, float]:
                     os.environ, KUBEJUDGE_REDIS_URL=redis.url,
                     KUBEJUDGE_DATABASE_URL=postgres.url, KUBEJUDGE_JWT_SECRET=SECRET,
                     KUBEJUDGE_MIGRATE_ON_START="false", KUBEJUDGE_MAX_QUEUE_SIZE="100000000",
-                    KUBEJUDGE_RATE_LIMIT_SUBMISSIONS="100000000", KUBEJUDGE_LOG_LEVEL="WARNING",
+                    KUBEJUDGE_RATE_LIMIT_SUBMISSIONS="100000000",
+                    KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS="100000000",
+                    KUBEJUDGE_LOG_LEVEL="WARNING",
                 ),
             )  # fmt: skip
             try:

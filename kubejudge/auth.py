@@ -4,7 +4,7 @@ verify with this module, so a token good for one is good for the other."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -19,6 +19,9 @@ class InvalidToken(Exception):
 class User:
     id: str
     admin: bool = False
+    # When the token that named the user expires (Unix seconds): a socket it opened closes
+    # then. Not part of who the user is, so two tokens of one user compare equal.
+    expires_at: int | None = field(default=None, compare=False)
 
 
 def issue(*, secret: str, user_id: str, admin: bool = False, ttl_s: int = 24 * 3600) -> str:
@@ -37,4 +40,4 @@ def verify(token: str, *, secret: str) -> User:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject or len(subject) > 128:
         raise InvalidToken("expected `sub` to be a user id of 1 to 128 characters")
-    return User(id=subject, admin=claims.get("admin") is True)
+    return User(id=subject, admin=claims.get("admin") is True, expires_at=int(claims["exp"]))

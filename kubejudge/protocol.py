@@ -13,6 +13,8 @@ No other module spells a Redis key by hand; tests import from here too.
     kubejudge:user:{user}            channel  a user's live events (same payload as the history)
     kubejudge:verdict:{token}        channel  wakes `wait=true` requests for one submission
     kubejudge:ratelimit:{user}:{win} string   submissions a user made in one rate-limit window
+    kubejudge:ratelimit-address:{address}:{win}
+                                     string   the same for callers without a JWT, per address
     kubejudge:problem:{id}           string   cached problem (JSON), cache-aside
     kubejudge:problems               string   cached problem list (JSON), cache-aside
     kubejudge:reconciler             string   lease: which api process runs the reconciler now
@@ -69,6 +71,10 @@ def verdict_channel(token: str) -> str:
 
 def rate_limit_counter(user_id: str, window: int) -> str:
     return f"{PREFIX}:ratelimit:{user_id}:{window}"
+
+
+def address_rate_limit_counter(address: str, window: int) -> str:
+    return f"{PREFIX}:ratelimit-address:{address}:{window}"
 
 
 def problem_cache(problem_id: int) -> str:

@@ -51,7 +51,7 @@ def _role(name: str, *args: str) -> list[str]:
 def api_child(context: DevContext) -> Child | None:
     return Child(
         name="api",
-        argv=_role("api", "--host", context.host, "--port", str(context.api_port)),
+        argv=_role("api", "--host", context.host, "--port", str(context.api_port), "--dev-tokens"),
         url=f"http://{context.host}:{context.api_port}/ (docs at /docs)",
     )
 
@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         servers = _start_services(env, args.state_dir.resolve())
         migrate(Settings(**_urls(env)))
-        env["KUBEJUDGE_DEV_TOKENS"] = "true"
         env["KUBEJUDGE_MIGRATE_ON_START"] = "false"  # done once above
         context = DevContext(
             env=env, host=args.host, api_port=args.api_port, gateway_port=args.gateway_port

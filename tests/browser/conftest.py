@@ -70,13 +70,12 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "KUBEJUDGE_REDIS_URL": settings.redis_url,
         "KUBEJUDGE_DATABASE_URL": settings.database_url,
         "KUBEJUDGE_JWT_SECRET": settings.jwt_secret,
-        "KUBEJUDGE_DEV_TOKENS": "true",
         "KUBEJUDGE_MIGRATE_ON_START": "false",  # the `settings` fixture migrated
         "KUBEJUDGE_SANDBOX_ROOT": str(sandbox_root),
     }
     processes = {
-        "api": spawn_role("api", "--host", "127.0.0.1", "--port", str(api_port), env=env,
-                      log=logs / "api.log"),
+        "api": spawn_role("api", "--host", "127.0.0.1", "--port", str(api_port), "--dev-tokens",
+                          env=env, log=logs / "api.log"),
         "gateway": _spawn_gateway(gateway_port, env, logs),
         "worker": spawn_role("worker", "--concurrency", "2", "--metrics-port", "0", env=env,
                          log=logs / "worker.log"),

@@ -34,6 +34,20 @@ async def test_bad_tokens_are_closed_with_4401(gateways, settings, bad_token: st
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "bad or expired token")
 
 
+async def test_a_socket_is_closed_with_4401_when_its_token_expires(
+    gateways, settings, ws, publish, recv
+) -> None:
+    short = auth.issue(secret=settings.jwt_secret, user_id="alice", ttl_s=3)
+    client = await ws(gateways[0], short)
+    assert (await recv(client))["type"] == "welcome"
+    event_id = await publish("alice")
+    assert (await recv(client))["id"] == event_id
+    with pytest.raises(ConnectionClosed) as closed:
+        await recv(client, timeout_s=6)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "token expired")
+
+
 async def test_foreign_origins_are_refused_and_same_host_pages_admitted(gateways, token) -> None:
     url = gateways[0].url(token("alice"))
     with pytest.raises(InvalidStatus) as refused:

@@ -25,11 +25,14 @@ ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncCli
 
 @pytest.fixture
 def api_factory(settings: Settings, redis: Redis, engine: AsyncEngine) -> ApiFactory:
-    """`async with api_factory(max_queue_size=2) as client:` — an app with these settings.
-    Depends on `redis` and `engine` so each test starts from an empty Redis and database."""
+    """`async with api_factory(max_queue_size=2) as client:` — an app with these settings
+    (`dev_tokens=True` as `kubejudge api --dev-tokens`). Depends on `redis` and `engine` so
+    each test starts from an empty Redis and database."""
 
     @contextlib.asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def make(
+        *, dev_tokens: bool = False, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         values = dict(
             redis_url=settings.redis_url,
             database_url=settings.database_url,
@@ -37,7 +40,7 @@ def api_factory(settings: Settings, redis: Redis, engine: AsyncEngine) -> ApiFac
             migrate_on_start=False,
         )
         values.update(overrides)
-        app = create_app(ApiSettings(**values))
+        app = create_app(ApiSettings(**values), dev_tokens=dev_tokens)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
@@ -72,14 +75,14 @@ def api_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         KUBEJUDGE_DATABASE_URL=settings.database_url,
         KUBEJUDGE_JWT_SECRET=settings.jwt_secret,
         KUBEJUDGE_MIGRATE_ON_START="false",
-        KUBEJUDGE_DEV_TOKENS="true",
         KUBEJUDGE_WAIT_TIMEOUT_S="0.2",
         KUBEJUDGE_LOG_LEVEL="WARNING",
     )
     logs = tmp_path_factory.mktemp("api")
     process = spawn_role(
-        "api", "--host", "127.0.0.1", "--port", str(port), env=env, log=logs / "api.log"
-    )
+        "api", "--host", "127.0.0.1", "--port", str(port), "--dev-tokens", env=env,
+        log=logs / "api.log",
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(f"{url}/readyz", [process], logs, timeout_s=30)

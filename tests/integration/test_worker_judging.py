@@ -108,10 +108,34 @@ async def test_a_problem_stops_at_the_first_failing_test(
     assert [r["status"]["id"] for r in row.test_results] == [3, 3, 3, 3, 3, 3, 4]
     assert [r["test"] for r in row.test_results] == list(range(1, 8))
     for result in row.test_results:  # outcomes only: no test's input or output
-        assert set(result) == {"test", "status", "time", "memory", "memory_limit_exceeded"}
+        assert set(result) == {
+            "test", "hidden", "status", "time", "memory", "memory_limit_exceeded",
+        }  # fmt: skip
     assert row.stdout is None  # the deciding test is hidden
     events = await events_for(redis, "alice", token)
     assert events[-1].data["tests"] == row.test_results
+
+
+async def test_a_hidden_test_returns_its_verdict_and_nothing_the_program_chose(
+    worker: Worker, engine: AsyncEngine, redis: Redis
+) -> None:
+    # Exits with the first byte of its input: 0 on the visible test, 83 ("S") on the hidden one.
+    leak = "import sys\nsys.exit(ord(sys.stdin.read(1)))\n"
+    problem_id = await add_problem(engine, [(b"\x00", b"", False), (b"Secret", b"", True)])
+    token = await submit(engine, redis, source=leak, problem_id=problem_id)
+    row = await wait_final(engine, token)
+    assert row.status_id == Status.RUNTIME_ERROR_NZEC
+    assert (row.exit_code, row.exit_signal, row.message) == (None, None, None)
+    assert (row.stdout, row.stderr) == (None, None)
+    visible, hidden = row.test_results or []
+    assert (visible["hidden"], hidden["hidden"]) == (False, True)
+    assert (hidden["time"], hidden["memory"]) == (None, None)
+    assert hidden["status"] == Status.RUNTIME_ERROR_NZEC.public()
+    # The submission's figures are its visible tests' alone.
+    assert str(row.time) == visible["time"] and row.memory == visible["memory"]
+    [verdict] = [e.data for e in await events_for(redis, "alice", token) if e.type == "verdict"]
+    assert (verdict["exit_code"], verdict["message"]) == (None, None)
+    assert "83" not in str(verdict) and verdict["tests"] == row.test_results
 
 
 async def test_a_problem_passing_every_test_is_accepted(

@@ -25,6 +25,7 @@ def test_every_key_lives_under_the_prefix() -> None:
         protocol.user_channel("u"),
         protocol.verdict_channel("t"),
         protocol.rate_limit_counter("u", 1),
+        protocol.address_rate_limit_counter("u", 1),
         protocol.problem_cache(1),
         protocol.PROBLEM_LIST_CACHE,
     ]

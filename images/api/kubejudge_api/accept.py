@@ -8,6 +8,7 @@ queue-size and rate-limit checks fail open when Redis is unreachable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from kubejudge import auth, queue
+from kubejudge import auth, protocol, queue
 from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_api import ratelimit, submissions
@@ -34,34 +35,51 @@ def pool_of(services: Services, language_id: int) -> str:
 
 
 async def admit(
-    services: Services, *, items: Sequence[NewSubmission], user: auth.User | None
+    services: Services,
+    *,
+    items: Sequence[NewSubmission],
+    user: auth.User | None,
+    client: str | None,
 ) -> None:
     """Refuse the whole request with 503 (queue full) or 429 (rate limit), else return."""
-    settings = services.settings
     per_pool = Counter(pool_of(services, item.columns["language_id"]) for item in items)
     try:
         for pool, n in per_pool.items():
             if await services.backpressure.full(pool, n):
                 services.metrics.rejected("queue_full", len(items))
                 raise error(503, "queue is full")
-        if user is not None:
-            refused = await ratelimit.take(
-                services.redis,
-                user_id=user.id,
-                n=len(items),
-                limit=settings.rate_limit_submissions,
-                window_s=settings.rate_limit_window_s,
-            )
-            if refused is not None:
-                services.metrics.rejected("rate_limited", len(items))
-                raise error(
-                    429,
-                    f"rate limit: at most {settings.rate_limit_submissions} submissions "
-                    f"per {settings.rate_limit_window_s} s",
-                    {"Retry-After": str(refused.retry_after_s)},
-                )
+        await _rate_limit(services, n=len(items), user=user, client=client)
     except (RedisError, OSError) as failure:
         log.warning("admission checks skipped, redis unavailable: %s", failure)
+
+
+async def _rate_limit(
+    services: Services, *, n: int, user: auth.User | None, client: str | None
+) -> None:
+    """Per JWT user; without a JWT, per client address (unless that limit is 0) while the api
+    is open: with X-Auth-Token on, the middleware let only the operator's own clients this far."""
+    settings = services.settings
+    window_s = settings.rate_limit_window_s
+    if user is not None:
+        limit, whom = settings.rate_limit_submissions, ""
+        counter = functools.partial(protocol.rate_limit_counter, user.id)
+    elif settings.rate_limit_anonymous_submissions and not settings.auth_token and client:
+        limit, whom = settings.rate_limit_anonymous_submissions, " from one address"
+        counter = functools.partial(
+            protocol.address_rate_limit_counter, ratelimit.client_key(client)
+        )
+    else:
+        return
+    refused = await ratelimit.take(
+        services.redis, counter=counter, n=n, limit=limit, window_s=window_s
+    )
+    if refused is not None:
+        services.metrics.rejected("rate_limited", n)
+        raise error(
+            429,
+            f"rate limit: at most {limit} submissions per {window_s} s{whom}",
+            {"Retry-After": str(refused.retry_after_s)},
+        )
 
 
 async def accept_one(
@@ -69,9 +87,10 @@ async def accept_one(
     *,
     new: NewSubmission,
     user: auth.User | None,
+    client: str | None,
     idempotency_key: str | None,
 ) -> Accepted:
-    await admit(services, items=[new], user=user)
+    await admit(services, items=[new], user=user, client=client)
     try:
         accepted = await submissions.insert_one(
             services.pg,
@@ -89,10 +108,14 @@ async def accept_one(
 
 
 async def accept_batch(
-    services: Services, *, items: Sequence[NewSubmission], user: auth.User | None
+    services: Services,
+    *,
+    items: Sequence[NewSubmission],
+    user: auth.User | None,
+    client: str | None,
 ) -> list[Accepted | InvalidSubmission]:
     if items:
-        await admit(services, items=items, user=user)
+        await admit(services, items=items, user=user, client=client)
     results = await submissions.insert_many(
         services.pg, items=items, owner=user.id if user else None
     )

@@ -1,9 +1,10 @@
 """Judge0's X-Auth-Token: with KUBEJUDGE_AUTH_TOKEN set (space-separated tokens), every route
-but the probes, metrics, docs, the demo page and `/authenticate` answers 401 without a valid
-token in the `X-Auth-Token` header or query parameter.
+but the probes, metrics, docs, the demo page and `/authenticate` answers 401 unless the
+request carries a valid token in the `X-Auth-Token` header or query parameter, or a bearer JWT
+that verifies (so the demo page works with user tokens alone).
 
-A request carrying `Authorization: Bearer` passes here; the JWT itself is verified by the
-route (401 when bad), so the demo page works with user tokens alone.
+Any other `Authorization` header (another scheme, junk, empty, a forged or expired JWT) counts
+for nothing here: routes that never look at the caller must not answer it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import hmac
 import json
 from urllib.parse import parse_qs
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kubejudge import auth
 
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json",
                         "/docs/oauth2-redirect", "/redoc", "/authenticate"})  # fmt: skip
@@ -28,26 +32,41 @@ def valid(given: str | None, configured: str | None) -> bool:
     )
 
 
-def given_token(headers: dict[bytes, bytes], query: bytes) -> str | None:
-    header = headers.get(b"x-auth-token")
+def given_token(headers: Headers, query: bytes) -> str | None:
+    header = headers.get("x-auth-token")
     if header is not None:
-        return header.decode("latin-1")
+        return header
     values = parse_qs(query.decode("latin-1")).get("X-Auth-Token")
     return values[0] if values else None
 
 
+def bearer_user(header: str | None, *, secret: str) -> auth.User | None:
+    """The user of an `Authorization: Bearer <JWT>` header whose JWT verifies, else None."""
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return auth.verify(token.strip(), secret=secret)
+    except auth.InvalidToken:
+        return None
+
+
 class AuthTokenMiddleware:
-    def __init__(self, app: ASGIApp, *, tokens: str | None) -> None:
+    def __init__(self, app: ASGIApp, *, tokens: str | None, jwt_secret: str) -> None:
         self.app = app
         self.tokens = tokens
+        self.jwt_secret = jwt_secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.tokens or self._open(scope["path"]):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        if b"authorization" in headers or valid(
-            given_token(headers, scope.get("query_string", b"")), self.tokens
+        # The first of repeated headers, as the routes read them.
+        headers = Headers(scope=scope)
+        if valid(given_token(headers, scope.get("query_string", b"")), self.tokens) or (
+            bearer_user(headers.get("authorization"), secret=self.jwt_secret) is not None
         ):
             await self.app(scope, receive, send)
             return

@@ -57,7 +57,7 @@ AdminDep = Annotated[auth.User, Depends(admin)]
 
 async def token_valid(request: Request, services: ServicesDep) -> bool:
     """Judge0's X-Auth-Token check (for `/authenticate`; the middleware guards the rest)."""
-    given = authtoken.given_token(dict(request.scope["headers"]), request.scope["query_string"])
+    given = authtoken.given_token(request.headers, request.scope["query_string"])
     return authtoken.valid(given, services.settings.auth_token)
 
 

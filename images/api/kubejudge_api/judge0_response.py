@@ -39,8 +39,9 @@ KNOWN_FIELDS = frozenset(ALL_FIELDS) | frozenset(EXTENSION_FIELDS)
 ENCODED = frozenset({"source_code", "stdin", "expected_output", "stdout", "stderr",
                      "compile_output", "message"})  # fmt: skip
 DECIMALS = frozenset({"time", "wall_time", "cpu_time_limit", "cpu_extra_time", "wall_time_limit"})
-# Per-test keys anyone may see; a test's input, expected and actual output never leave.
-TEST_KEYS = ("test", "status", "time", "wall_time", "memory", "memory_limit_exceeded",
+# Per-test keys anyone may see; a test's input, expected and actual output never leave (and a
+# hidden test has null figures: the worker keeps nothing the program chose but its verdict).
+TEST_KEYS = ("test", "hidden", "status", "time", "wall_time", "memory", "memory_limit_exceeded",
              "exit_code", "exit_signal", "message")  # fmt: skip
 
 NOT_UTF8 = (

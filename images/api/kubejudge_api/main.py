@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
     parser.add_argument("--port", type=int, default=2358, help="port (default 2358, Judge0's)")
     parser.add_argument("--migrate", action="store_true", help="run database migrations, then exit")
+    parser.add_argument(
+        "--dev-tokens",
+        action="store_true",
+        help="serve POST /auth/dev-token, which mints any user's JWT (for `kubejudge dev` only)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
         log.info("database schema is up to date")
         return 0
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, dev_tokens=args.dev_tokens),
         host=args.host,
         port=args.port,
         log_level=settings.log_level.lower(),
         access_log=False,
-        proxy_headers=True,
+        # The app reads X-Forwarded-For itself, from KUBEJUDGE_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
     return 0

@@ -1,17 +1,24 @@
-"""Per-user submission rate limit: a fixed window counter in Redis, shared by every api replica.
+"""Submission rate limits: a fixed window counter in Redis, shared by every api replica, per
+JWT user and, for callers without one, per client address.
 
 A request that would cross the limit is refused without being counted, so a client that
 backs off for `Retry-After` seconds always gets through.
+
+The client address is the peer's, or, when the peer is one of `trusted_proxies`, the
+right-most address in X-Forwarded-For that is not a trusted proxy (uvicorn's
+ProxyHeadersMiddleware, installed by the app): a header from anyone else is ignored, and the
+entries a client writes itself, left of its own, are never read. An IPv6 client counts per
+/64, the block one subscriber usually holds.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-
-from kubejudge import protocol
 
 # KEYS: counter. ARGV: n, limit, window seconds. Returns the new count, or -1 when refused.
 _TAKE = """
@@ -26,19 +33,34 @@ end
 return now
 """
 
+IPV6_SUBSCRIBER_PREFIX = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     retry_after_s: int
 
 
-async def take(redis: Redis, *, user_id: str, n: int, limit: int, window_s: int) -> Refused | None:
-    """Count `n` submissions for `user_id`; a `Refused` with the wait when over the limit."""
+async def take(
+    redis: Redis, *, counter: Callable[[int], str], n: int, limit: int, window_s: int
+) -> Refused | None:
+    """Count `n` submissions in `counter(window)`; a `Refused` with the wait when over."""
     now = time.time()
     window = int(now // window_s)
-    used = await redis.eval(
-        _TAKE, 1, protocol.rate_limit_counter(user_id, window), n, limit, window_s
-    )
+    used = await redis.eval(_TAKE, 1, counter(window), n, limit, window_s)
     if int(used) >= 0:
         return None
     return Refused(retry_after_s=max(1, int((window + 1) * window_s - now + 0.999)))
+
+
+def client_key(host: str) -> str:
+    """What an anonymous caller is counted under: its IPv4 address or its IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an IP (a Unix socket's peer): one counter for it
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(address)

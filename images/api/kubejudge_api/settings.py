@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 
 from kubejudge.settings import Settings
 
@@ -22,9 +22,15 @@ class ApiSettings(Settings):
     authz_token: str | None = None
     # Per JWT user: at most this many submissions per window (429 + Retry-After beyond it).
     rate_limit_submissions: int = Field(default=120, ge=1)
+    # Per client address, for callers without a JWT while KUBEJUDGE_AUTH_TOKEN is unset (with
+    # it, only the operator's own clients get that far); an IPv6 client counts per /64. 0
+    # turns it off.
+    rate_limit_anonymous_submissions: int = Field(default=120, ge=0)
     rate_limit_window_s: int = Field(default=60, ge=1)
-    # POST /auth/dev-token mints any user's JWT: only `kubejudge dev` turns it on.
-    dev_tokens: bool = False
+    # Proxies (addresses or CIDRs, as JSON: ["10.0.0.0/8"]) whose X-Forwarded-For names the
+    # client, e.g. the ingress controller's pods. Empty: the peer is the client and the header
+    # is ignored, since anyone can send it.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # The reconciler re-enqueues submissions still unfinished this long after creation
     # whose queue marker is gone, checking every `reconcile_interval_s`.
     reconcile_after_s: float = Field(default=30.0, gt=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -36,6 +37,18 @@ INSERT_RETURNING = f"{INSERT} RETURNING token"
 INSERT_IDEMPOTENT = (
     f"{INSERT} ON CONFLICT ON CONSTRAINT submissions_owner_idempotency_key DO NOTHING"
     " RETURNING token"
+)
+
+
+# The columns a problem sets for its submissions (see `problem_limits`).
+PROBLEM_GOVERNED = frozenset({
+    "cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit", "stack_limit",
+    "max_processes_and_or_threads", "max_file_size", "number_of_runs",
+})  # fmt: skip
+REUSED_KEY = {"Idempotency-Key": ["has already been used with a different request"]}
+_EARLIER = (
+    f"SELECT token, problem_id, {', '.join(judge0_request.COLUMNS)} FROM submissions"  # noqa: S608
+    " WHERE owner = $1 AND idempotency_key = $2"
 )
 
 
@@ -84,7 +97,8 @@ async def insert_one(
     owner: str | None,
     idempotency_key: str | None = None,
 ) -> Accepted:
-    """Commit one submission; with an idempotency key, the first one made with it wins.
+    """Commit one submission; with an idempotency key, the first one made with it wins, and
+    the key made with a different request raises `InvalidSubmission` (Judge0's 422 shape).
 
     One autocommitted INSERT: the problem's foreign key and the idempotency constraint hold
     without a transaction around the statements (problems are never deleted)."""
@@ -95,12 +109,9 @@ async def insert_one(
         else:
             token = await connection.fetchval(INSERT_IDEMPOTENT, *row)
             if token is None:  # a submission with this key exists (or just committed)
-                earlier = await connection.fetchrow(
-                    "SELECT token, language_id FROM submissions"
-                    " WHERE owner = $1 AND idempotency_key = $2",
-                    owner,
-                    idempotency_key,
-                )
+                earlier = await connection.fetchrow(_EARLIER, owner, idempotency_key)
+                if not same_request(earlier, new):
+                    raise InvalidSubmission(REUSED_KEY)
                 return Accepted(
                     token=earlier["token"], language_id=earlier["language_id"], created=False
                 )
@@ -188,7 +199,6 @@ async def _row(
         attempt=0,
     )
     if new.problem_id is not None:
-        # A problem's own limits apply to every submission judged against it.
         problem = await connection.fetchrow(
             "SELECT cpu_time_limit, memory_limit FROM problems WHERE id = $1", new.problem_id
         )
@@ -196,6 +206,45 @@ async def _row(
             raise InvalidSubmission(
                 {"problem_id": [f"problem with id {new.problem_id} doesn't exist"]}
             )
-        values["cpu_time_limit"] = problem["cpu_time_limit"]
-        values["memory_limit"] = problem["memory_limit"]
+        values.update(
+            problem_limits(
+                cpu_time_limit=problem["cpu_time_limit"], memory_limit=problem["memory_limit"]
+            )
+        )
     return tuple(values[column] for column in WRITTEN)
+
+
+def problem_limits(*, cpu_time_limit: Decimal, memory_limit: int) -> dict[str, Any]:
+    """Every cost-bearing column of a submission judged against a problem, whatever the caller
+    asked for: one submission costs at most tests x one run x the problem's limits.
+
+    The problem sets the CPU time and memory; one run per test; the wall clock is twice the
+    CPU time (Judge0's own default ratio, 10 s for 5 s) within Judge0's 1 to 20 s; the rest
+    are Judge0's defaults."""
+    _, wall_low, wall_high = judge0_request.DECIMAL_LIMITS["wall_time_limit"]
+    governed: dict[str, Any] = {
+        name: judge0_request.INTEGER_LIMITS[name][0]
+        for name in ("stack_limit", "max_processes_and_or_threads", "max_file_size")
+    }
+    governed.update(
+        cpu_time_limit=cpu_time_limit,
+        memory_limit=memory_limit,
+        number_of_runs=1,
+        cpu_extra_time=judge0_request.DECIMAL_LIMITS["cpu_extra_time"][0],
+        wall_time_limit=min(max(2 * cpu_time_limit, wall_low), wall_high),
+    )
+    return governed
+
+
+def same_request(earlier: Row, new: NewSubmission) -> bool:
+    """Did `earlier` come from the same request as `new`: the same value in every column the
+    caller sets (the limits a problem governs are not the caller's)? Compared as validated, so
+    key order, Base64 or not, and spelling a default out make no difference."""
+    if earlier["problem_id"] != new.problem_id:
+        return False
+    ignored = PROBLEM_GOVERNED if new.problem_id is not None else frozenset()
+    return all(
+        earlier[column] == new.columns[column]
+        for column in judge0_request.COLUMNS
+        if column not in ignored
+    )

@@ -2,7 +2,8 @@
 
     ws://HOST:2359/ws?token=JWT&last_event_id=ID
 
-A connection is authenticated from its `token` (closed 4401 if bad or expired), joins its
+A connection is authenticated from its `token` (closed 4401 if bad or expired, and 4401 when
+it expires later: the client reconnects with a fresh token), joins its
 user's fan-out in the hub, is sent what it missed since `last_event_id` (or `resync`, or a
 `welcome` with the current position when it gave no id), and then gets live events. The only
 client message is `{"type":"ping"}` (answered `pong`); anything else gets `error`.
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import http
 import logging
+import time
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
@@ -129,6 +131,12 @@ class Gateway:
             metrics=self.metrics,
         )
         self.metrics.connections.inc()
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, (user.expires_at or 0) - time.time()),
+            session.close,
+            BAD_TOKEN,
+            "token expired",
+        )
         try:
             await self.hub.join(user.id, session)
             await self._start(session, user_id=user.id, last=last)
@@ -140,6 +148,7 @@ class Gateway:
         except ConnectionClosed:
             pass
         finally:
+            expiry.cancel()
             self.hub.leave(user.id, session)
             self.metrics.connections.dec()
 

@@ -8,7 +8,8 @@
 `tests` is the per-test outcome list of a problem submission (status, time, memory; never
 a test's data) or null; `finished_at` is ISO-8601, null while Processing. Outputs are not
 included: events go to every device of the user and may be replayed, so clients fetch the
-full submission over HTTP when they want it.
+full submission over HTTP when they want it. A hidden test's figures, exit code and message
+are null here as in the row (see `kubejudge_worker.judge`).
 """
 
 from __future__ import annotations

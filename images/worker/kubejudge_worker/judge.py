@@ -3,6 +3,13 @@
 Blocking (the worker calls it in a thread) and free of database and Redis code: it takes a
 `Job` and returns a `Verdict`. A plain Judge0 submission is a job with one visible test
 (its stdin and expected_output) and no per-test results.
+
+A hidden test gives back its verdict (status, and whether memory ran out) and nothing else:
+its outputs, exit code, signal, message, time and memory are all chosen by the program, so
+any of them would carry the test's input out (`sys.exit(ord(stdin[0]))` is a byte per
+submission, and a time or memory figure at any precision is a few bits more). The
+submission's `time`, `wall_time` and `memory` are the largest over its visible tests (null
+when none ran).
 """
 
 from __future__ import annotations
@@ -106,21 +113,23 @@ def _compile(box: Box, job: Job) -> Verdict | bytes:
 def _run_tests(box: Box, job: Job, run_cmd: list[str]) -> Verdict:
     results: list[dict[str, Any]] = []
     verdict = Verdict(status=Status.ACCEPTED)
-    time_s = wall_s = 0.0
-    memory_kb = 0
+    visible: list[RunResult] = []
+    memory_limit_exceeded = False
     for number, test in enumerate(job.tests, start=1):
         result = _run_averaged(box, job, run_cmd, test)
         status = run_status(result, limits=job.limits, expected=test.expected_output)
-        time_s, wall_s = max(time_s, result.time_s), max(wall_s, result.wall_time_s)
-        memory_kb = max(memory_kb, result.memory_kb)
-        results.append(_test_result(number, status, result))
-        verdict = _from_run(status, result, show_output=not test.hidden)
+        memory_limit_exceeded |= result.memory_limit_exceeded
+        results.append(_test_result(number, status, result, hidden=test.hidden))
+        verdict = _from_run(status, result, hidden=test.hidden)
+        if not test.hidden:
+            visible.append(result)
         if status is not Status.ACCEPTED:
             break
-    verdict.time = _seconds(time_s)
-    verdict.wall_time = _seconds(wall_s)
-    verdict.memory = memory_kb
-    verdict.memory_limit_exceeded = any(r["memory_limit_exceeded"] for r in results)
+    if visible:
+        verdict.time = _seconds(max(result.time_s for result in visible))
+        verdict.wall_time = _seconds(max(result.wall_time_s for result in visible))
+        verdict.memory = max(result.memory_kb for result in visible)
+    verdict.memory_limit_exceeded = memory_limit_exceeded
     verdict.test_results = results if job.per_test_results else None
     return verdict
 
@@ -152,25 +161,29 @@ def _run_averaged(box: Box, job: Job, run_cmd: list[str], test: Case) -> RunResu
     )
 
 
-def _from_run(status: Status, result: RunResult, *, show_output: bool) -> Verdict:
+def _from_run(status: Status, result: RunResult, *, hidden: bool) -> Verdict:
+    if hidden:
+        return Verdict(status=status)
     stdout = result.stdout + (TRUNCATED if result.output_limit_exceeded else b"")
     return Verdict(
         status=status,
-        stdout=stdout if show_output else None,
-        stderr=result.stderr if show_output else None,
+        stdout=stdout,
+        stderr=result.stderr,
         message=run_message(result, status),
         exit_code=result.exit_code if result.exit_code is not None else 0,
         exit_signal=result.exit_signal,
     )
 
 
-def _test_result(number: int, status: Status, result: RunResult) -> dict[str, Any]:
-    """One entry of `test_results`: the outcome only, never a test's input or output."""
+def _test_result(number: int, status: Status, result: RunResult, *, hidden: bool) -> dict[str, Any]:
+    """One entry of `test_results`: the outcome only, never a test's input or output (and of
+    a hidden test, no figure either)."""
     return {
         "test": number,
+        "hidden": hidden,
         "status": status.public(),
-        "time": str(_seconds(result.time_s)),
-        "memory": result.memory_kb,
+        "time": None if hidden else str(_seconds(result.time_s)),
+        "memory": None if hidden else result.memory_kb,
         "memory_limit_exceeded": result.memory_limit_exceeded,
     }
 

@@ -46,7 +46,7 @@ async def create(
     new = _parse(services, await _json(request), base64_encoded=b64)
     try:
         accepted = await accept.accept_one(
-            services, new=new, user=user, idempotency_key=idempotency_key
+            services, new=new, user=user, client=_client(request), idempotency_key=idempotency_key
         )
     except InvalidSubmission as invalid:
         raise ApiError(422, invalid.errors) from invalid
@@ -103,7 +103,9 @@ async def batch_create(
             services.metrics.rejected("invalid")
             parsed.append(invalid)
     valid = [item for item in parsed if isinstance(item, NewSubmission)]
-    outcomes = iter(await accept.accept_batch(services, items=valid, user=user))
+    outcomes = iter(
+        await accept.accept_batch(services, items=valid, user=user, client=_client(request))
+    )
     response: list[dict[str, Any]] = []
     for item in parsed:
         outcome = next(outcomes) if isinstance(item, NewSubmission) else item
@@ -205,6 +207,11 @@ def requested_fields(raw: str | None) -> tuple[str, ...] | None:
         return parse_fields(raw)
     except InvalidFields as invalid:
         raise error(400, str(invalid)) from invalid
+
+
+def _client(request: Request) -> str | None:
+    """The caller's address (behind trusted proxies, the one they forwarded)."""
+    return request.client.host if request.client else None
 
 
 def _check_idempotency_key(key: str | None, user: auth.User | None) -> None:

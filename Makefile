@@ -43,7 +43,6 @@ controlplane-up: controlplane-build
 controlplane-down:
 	tests/controlplane/stop.sh .controlplane
 
-<<<<<<< HEAD
 # A real single-node cluster (tests/node/README.md), as root; state and kubeconfig in .cluster/.
 cluster-up:
 	tests/node/start.sh .cluster
@@ -51,11 +50,8 @@ cluster-up:
 cluster-down:
 	tests/node/stop.sh .cluster
 
-# Container images (docker or podman; says so and fails where neither runs). IMAGE_TAG=dev
-=======
 # Every image of images/Dockerfile: with docker or podman, else with buildah on bases made here,
 # imported into a `make cluster-up` node when one runs (scripts/images.sh). IMAGE_TAG=dev
->>>>>>> images
 # matches examples/judgecluster.yaml.
 IMAGE_TAG ?= dev
 images: system-deps

@@ -33,40 +33,34 @@ RELEASE = "kubejudge"
 NAMESPACE = "kubejudge"
 IMAGE_TAG = "dev"
 
-_archives: list[Path] = []
-
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # Binaries and images take minutes cold: built here, outside every test's timeout, and only
-    # when an e2e test was selected.
+    # when an e2e test was selected. The cluster fixture then finds them all cached.
     if session.config.option.collectonly or os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
         return
     if any(Path(str(item.fspath)).parent == Path(__file__).parent for item in session.items):
         nodefixture.build_binaries()
-        _archives.extend(build_images())
+        make_images(cluster_dir=None)
 
 
-def build_images() -> list[Path]:
-    """`scripts/images.sh` (what `make images` runs), kept away from any running cluster; the
-    archives it saved, to load into the test's own node."""
-    env = os.environ | {"CLUSTER_STATE_DIR": "/nonexistent"}
+def make_images(*, cluster_dir: Path | None) -> None:
+    """`scripts/images.sh` (what `make images` runs); with a cluster, also imported into its
+    node (only images not already there). Never into another cluster that happens to run."""
+    state_dir = str(cluster_dir) if cluster_dir is not None else "/nonexistent"
     result = subprocess.run(
-        ["bash", str(IMAGES_SH), IMAGE_TAG], stdout=subprocess.PIPE, stderr=sys.stderr,
-        text=True, env=env, check=False,
+        ["bash", str(IMAGES_SH), IMAGE_TAG], stdout=subprocess.DEVNULL, stderr=sys.stderr,
+        env=os.environ | {"CLUSTER_STATE_DIR": state_dir}, check=False,
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"scripts/images.sh failed with exit code {result.returncode}")
-    archives = [Path(line) for line in result.stdout.splitlines() if line.endswith(".tar")]
-    if not archives:
-        raise RuntimeError(f"scripts/images.sh printed no archive:\n{result.stdout}")
-    return archives
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[nodefixture.Cluster]:
     with nodefixture.cluster_session() as cluster:
-        if _archives:
-            cluster.load_images(*_archives)
+        if not os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
+            make_images(cluster_dir=cluster.state_dir)
         yield cluster
 
 
@@ -93,9 +87,11 @@ def helm(cluster: nodefixture.Cluster) -> Callable[..., str]:
 
 @pytest.fixture(scope="session")
 def operator_release(cluster: nodefixture.Cluster, helm: Callable[..., str]) -> Iterator[str]:
+    # As the README (and scripts/kind.sh) install locally built images: the chart's default tag
+    # is its appVersion, what a release publishes; `make images` tags them `dev`.
     helm(
         "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
-        "--wait", "--timeout", "3m",
+        "--wait", "--timeout", "3m", "--set", f"images.operator.tag={IMAGE_TAG}",
     )  # fmt: skip
     yield RELEASE
     # test_5 uninstalls; after a failure this cleans up instead (and may find nothing to do).

@@ -1,4 +1,5 @@
-"""Fixtures every tier may use: a real Redis and a real PostgreSQL on loopback.
+"""Fixtures every tier may use: a real Redis and a real PostgreSQL on loopback, and a real
+Kubernetes node (tests/node/) for the tiers that run pods.
 
 They start once per test session, only when a test asks for them, and are torn down at the
 end. Unit tests ask for neither and need no servers.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from kubejudge_dev import localservices
+from node import fixture as nodefixture  # tests/ is on sys.path, as for support
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kubejudge.db.engine import create_engine, migrate
 from kubejudge.db.models import Base
 from kubejudge.settings import Settings
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # A cold build of the node takes minutes: here it counts against no test's timeout.
+    if os.environ.get("KUBEJUDGE_CLUSTER_DIR") or session.config.option.collectonly:
+        return
+    if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+        nodefixture.build_binaries()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[nodefixture.Cluster]:
+    """The session's one real node (only one can run on a machine), shared by every tier that
+    runs pods. ``KUBEJUDGE_CLUSTER_DIR=.cluster`` uses the one ``make cluster-up`` started."""
+    with nodefixture.cluster_session() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly or os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
         return
     if any(Path(str(item.fspath)).parent == Path(__file__).parent for item in session.items):
-        nodefixture.build_binaries()
         make_images(cluster_dir=None)
 
 
@@ -57,11 +56,9 @@ def make_images(*, cluster_dir: Path | None) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[nodefixture.Cluster]:
-    with nodefixture.cluster_session() as cluster:
-        if not os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
-            make_images(cluster_dir=cluster.state_dir)
-        yield cluster
+def images(cluster: nodefixture.Cluster) -> None:
+    """The images in the node's containerd (already built: only the import is left)."""
+    make_images(cluster_dir=cluster.state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +83,9 @@ def helm(cluster: nodefixture.Cluster) -> Callable[..., str]:
 
 
 @pytest.fixture(scope="session")
-def operator_release(cluster: nodefixture.Cluster, helm: Callable[..., str]) -> Iterator[str]:
+def operator_release(
+    cluster: nodefixture.Cluster, images: None, helm: Callable[..., str]
+) -> Iterator[str]:
     # As the README (and scripts/kind.sh) install locally built images: the chart's default tag
     # is its appVersion, what a release publishes; `make images` tags them `dev`.
     helm(

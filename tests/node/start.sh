@@ -48,7 +48,7 @@ fi
 # ---------------------------------------------------------------------------------------------- claim
 mkdir -p "$MACHINE_LOCK_DIR"
 exec 8>"$MACHINE_LOCK_DIR/lock"
-flock 8
+flock -w 60 8 || { log "another start or stop holds $MACHINE_LOCK_DIR/lock"; exit 1; }
 if [[ -s "$OWNER" && "$(cat "$OWNER")" != "$D" ]]; then
   other="$(cat "$OWNER")"
   if [[ -d "$other" ]]; then
@@ -60,6 +60,9 @@ if [[ -s "$OWNER" && "$(cat "$OWNER")" != "$D" ]]; then
 fi
 "$HERE/teardown.sh" "$D"
 echo "$D" > "$OWNER"
+# The owner file now guards the machine; the lock must not stay open in the daemons started below.
+flock -u 8
+exec 8>&-
 
 T_START=$(date +%s.%N)
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.1f}')" "$T_START" "$(date +%s.%N)"; }

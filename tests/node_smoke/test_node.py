@@ -8,11 +8,13 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from node.fixture import HERE as NODE_DIR
 from node.fixture import Cluster
 from support.polling import wait_until
 
@@ -232,3 +234,27 @@ def test_pods_cannot_reach_other_services_of_the_host(cluster: Cluster, namespac
         port = listener.getsockname()[1]
         got = run_in(cluster, namespace, "client", f"nc -w 2 {bridge_ip} {port} </dev/null")
     assert got.returncode != 0
+
+
+def test_a_loaded_image_runs_under_its_short_name(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    # how the project's own images arrive: an OCI archive naming `repo:tag`, no registry
+    archive = tmp_path / "smoke.oci.tar"
+    subprocess.run(
+        [sys.executable, NODE_DIR / "oci_image.py", "--name", "kubejudge/node-smoke:dev",
+         "--cmd", "/bin/sh", "--file", "/bin/busybox=/bin/busybox",
+         "--link", "/bin/sh=busybox", "--link", "/bin/echo=busybox", "--out", archive],
+        check=True,
+    )  # fmt: skip
+    cluster.load_images(archive)
+    loaded = pod(
+        cluster,
+        "loaded",
+        "echo from-the-archive",
+        restartPolicy="Never",
+        container={"image": "kubejudge/node-smoke:dev", "imagePullPolicy": "IfNotPresent"},
+    )
+    apply(cluster, namespace, loaded)
+    wait_phase(cluster, namespace, "loaded", "Succeeded")
+    assert cluster.kubectl("logs", "-n", namespace, "loaded").stdout.strip() == "from-the-archive"

@@ -71,6 +71,14 @@ def test_operator_deployment_is_single_and_recreated(render: Render) -> None:
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
 
 
+def test_no_service_link_variable_reaches_the_operators_settings(render: Render) -> None:
+    """Kubernetes puts <SERVICE>_PORT=tcp://... into every pod that keeps service links; the
+    chart's own Service `kj-kubejudge-operator-metrics` would become
+    KUBEJUDGE_OPERATOR_METRICS_PORT, a setting of the operator, which then refuses to start."""
+    (deployment,) = [o for o in render() if o["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False
+
+
 def test_crd_ships_from_the_crds_folder(render: Render) -> None:
     crds = [o for o in render() if o["kind"] == "CustomResourceDefinition"]
     assert crds == [yaml.safe_load(CRD.read_text())]

@@ -8,7 +8,7 @@
  *   `- session  one per submission: fork + unshare(user, mount). Root in its own user
  *      |        namespace, so it can mount a fresh size-capped tmpfs at /box and write the
  *      |        source into it; the whole mount namespace, and with it /box, dies with it.
- *      `- init  one per run: clone(new mount, pid, ipc, uts namespaces). PID 1 of the run:
+ *      `- init  one per run: clone(new mount, pid, ipc, uts, net namespaces). PID 1 of the run:
  *         |     mounts a fresh /proc, /tmp and /dev/shm, makes /box read-only for test runs,
  *         |     forbids new user namespaces, enforces the wall clock and the CPU time of the
  *         |     whole tree (and, where no memory cgroup does it, the tree's resident memory),
@@ -16,8 +16,8 @@
  *         |     the report fd.
  *         `- the program: every capability and the bounding set dropped, no_new_privs,
  *                         rlimits, oom_score_adj 1000, a seccomp filter; only fds 0, 1, 2.
- * Nothing a run leaves behind reaches the next: its processes, /tmp, /dev/shm and SysV IPC
- * die with its namespaces; keyrings and /box with the session's user and mount namespaces.
+ * Nothing a run leaves behind reaches the next: its processes, /tmp, /dev/shm, SysV IPC and
+ * sockets die with its namespaces; keyrings and /box with the session's user and mount namespaces.
  *
  * With `plain` isolation (the operator's explicit `rlimit` mode, for hosts without user
  * namespaces) boxd runs on the host as root: the session only unshares a mount namespace for
@@ -50,6 +50,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
+#include <net/if.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -60,6 +61,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -357,7 +359,18 @@ static int cpus(void) {
     return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
 }
 
+/* The run's own network namespace holds only a loopback, brought up as bubblewrap's was. */
+static int loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq request = {.ifr_name = "lo", .ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING};
+    int result = ioctl(fd, SIOCSIFFLAGS, &request);
+    close(fd);
+    return result;
+}
+
 static int prepare_namespaces(const struct run *run) {
+    if (loopback_up() != 0) return -1;
     char options[64];
     snprintf(options, sizeof(options), "size=%s,mode=1777", run->scratch_bytes);
     unsigned long nosuid = MS_NOSUID | MS_NODEV, read_only = MS_BIND | MS_REMOUNT | MS_RDONLY;
@@ -511,7 +524,9 @@ static void run_once(struct request *request) {
         return;
     }
     unsigned long flags = SIGCHLD;
-    if (isolated) flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    /* A network namespace per run: sockets (TIME_WAIT ones outlive their process), abstract
+     * unix names and everything else of the network stack die with the run. */
+    if (isolated) flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
     /* fork() with namespaces: the child is PID 1 of its own PID namespace. */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid < 0) {

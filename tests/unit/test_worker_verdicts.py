@@ -89,10 +89,8 @@ def test_rlimits_leave_memory_to_the_cgroup_or_boxd() -> None:
 
 
 def test_box_server_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> None:
-    spec = ServerSpec(
-        bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", host_uid=65534, boxd="/srv/boxd"
-    )
-    argv = server_argv(spec)
+    spec = ServerSpec(bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", boxd="/srv/boxd")
+    argv = server_argv(spec, 65534)
     assert argv[:6] == [
         "/usr/bin/setpriv",
         "--reuid=65534",

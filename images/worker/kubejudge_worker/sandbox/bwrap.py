@@ -32,13 +32,12 @@ BLOCK_FD = 5  # ...and waits on this until we have put it in its memory cgroup
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSpec:
     bwrap: str  # absolute path of the bwrap binary
-    setpriv: str  # absolute path of setpriv, which drops to `host_uid` before bwrap starts
-    host_uid: int
+    setpriv: str  # absolute path of setpriv, which drops to the box's uid before bwrap starts
     boxd: str  # host path of the compiled box server
 
 
-def server_argv(spec: ServerSpec) -> list[str]:
-    uid = str(spec.host_uid)
+def server_argv(spec: ServerSpec, host_uid: int) -> list[str]:
+    uid = str(host_uid)
     argv = [
         spec.setpriv,
         f"--reuid={uid}",

@@ -29,15 +29,24 @@ class BoxServerError(OSError):
 
 
 class BoxServer:
-    def __init__(self, *, pid: int, control: socket.socket, cgroup: BoxCgroup | None) -> None:
+    def __init__(
+        self, *, pid: int, uid: int, control: socket.socket, cgroup: BoxCgroup | None
+    ) -> None:
         self.pid = pid
+        self.uid = uid  # the host uid its programs run as
         self.cgroup = cgroup
         self._control = control
         self._dead = False
 
     @classmethod
     def start(
-        cls, argv: list[str], *, env: dict[str, str], cgroup: BoxCgroup | None, handshake: bool
+        cls,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        uid: int,
+        cgroup: BoxCgroup | None,
+        handshake: bool,
     ) -> BoxServer:
         """Spawn `argv` with the control socket at fd 3 and, if `handshake`, bwrap's info and
         block fds at 4 and 5, on which the box waits until it is in `cgroup`."""
@@ -59,7 +68,7 @@ class BoxServer:
             if handshake:
                 os.close(info_w)
                 os.close(block_r)
-        server = cls(pid=pid, control=ours, cgroup=cgroup)
+        server = cls(pid=pid, uid=uid, control=ours, cgroup=cgroup)
         try:
             if handshake:
                 server._handshake(info_r, block_w)

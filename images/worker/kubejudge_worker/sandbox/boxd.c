@@ -75,7 +75,18 @@
 #define MAX_MESSAGE (256 * 1024)
 #define MAX_FIELDS 4096
 #define MAX_FDS 5
-#define CPU_POLL_MIN_US 10000
+/* The run's CPU time is sampled this often. A process whose parent ignores SIGCHLD (or set
+ * SA_NOCLDWAIT) is reaped by the kernel, and its CPU time reaches no one's child counters: we
+ * count what each process had used when last sampled, so such a process escapes with at most
+ * what it used since (one interval), plus what /proc's whole clock ticks round away. */
+#define CPU_SAMPLE_US 5000
+#define TICK_US 10000
+#define UNWAITED_ESCAPE_US (CPU_SAMPLE_US + TICK_US)
+/* Each task a run creates could escape that much, so a run may create only as many tasks as
+ * its CPU limit can pay for at that rate (at least this many): then what escapes is at most
+ * its limit again, and an honest program (a JVM starts ~25 threads) is far below. */
+#define MIN_TASK_BUDGET 64
+#define SEEN_SLOTS 8192 /* open addressing, more than any task budget */
 /* Without a memory cgroup, how often the tree's resident memory is summed: a program can
  * outgrow its limit by what it touches in this time before it is killed. */
 #define MEMORY_POLL_US 5000
@@ -303,6 +314,28 @@ struct tree {
     long long rss_kb; /* resident memory, summed (shared pages count in every process) */
 };
 
+/* Every process of the run ever sampled, with its own CPU ticks when last seen: their sum
+ * counts processes the kernel reaped unseen by any parent (whose time `tree.cpu_us` and
+ * RUSAGE_CHILDREN lose). */
+static struct {
+    long pid[SEEN_SLOTS];
+    unsigned long long ticks[SEEN_SLOTS];
+    unsigned long long total_ticks;
+} seen;
+
+static void see(long pid, unsigned long long ticks) {
+    for (unsigned slot = (unsigned)pid % SEEN_SLOTS;; slot = (slot + 1) % SEEN_SLOTS) {
+        if (seen.pid[slot] == pid || seen.pid[slot] == 0) {
+            seen.pid[slot] = pid;
+            if (ticks > seen.ticks[slot]) {
+                seen.total_ticks += ticks - seen.ticks[slot];
+                seen.ticks[slot] = ticks;
+            }
+            return;
+        }
+    }
+}
+
 /* The run's live processes, from /proc: ns, every process but us; plain, the program's
  * process group. What init reaped itself is in its RUSAGE_CHILDREN instead. */
 static struct tree scan_tree(pid_t group) {
@@ -339,6 +372,7 @@ static struct tree scan_tree(pid_t group) {
             continue;
         if (!isolated && pgrp != group) continue;
         tick_total += (long long)(utime + stime) + cutime + cstime;
+        see(pid, utime + stime);
         tree.rss_kb += rss * page_kb;
     }
     closedir(proc);
@@ -351,6 +385,23 @@ static long long reaped_usage(struct rusage *usage) {
     getrusage(RUSAGE_CHILDREN, usage);
     return (long long)usage->ru_utime.tv_sec * 1000000 + usage->ru_utime.tv_usec +
            (long long)usage->ru_stime.tv_sec * 1000000 + usage->ru_stime.tv_usec;
+}
+
+static long long ticks_us(unsigned long long ticks) {
+    return (long long)ticks * 1000000 / sysconf(_SC_CLK_TCK);
+}
+
+/* ns: the last pid allocated in the run's pid namespace, which counts its tasks (threads
+ * too: pids are not reused before pid_max). -1 if unknown. */
+static long last_pid(void) {
+    char text[32];
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t length = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (length <= 0) return -1;
+    text[length] = '\0';
+    return strtol(text, NULL, 10);
 }
 
 static int cpus(void) {
@@ -419,8 +470,11 @@ static void init(const struct run *run) {
     for (int i = 0; i < 3; i++) close(run->fds[i]);
     struct pollfd cancel = {.fd = run->fds[4], .events = POLLIN};
 
-    int status = 0, exited = 0, timed_out = 0, memory_exceeded = 0, ncpus = cpus();
+    int status = 0, exited = 0, timed_out = 0, memory_exceeded = 0, over_budget = 0;
     long long next_cpu_check = started, next_memory_check = started + MEMORY_POLL_US, peak_kb = 0;
+    long task_budget = (long)(run->cpu_us / UNWAITED_ESCAPE_US);
+    if (task_budget < MIN_TASK_BUDGET) task_budget = MIN_TASK_BUDGET; /* `seen` is empty:
+                                                                        only inits fill it */
     while (!exited) {
         int st;
         pid_t reaped;
@@ -450,12 +504,15 @@ static void init(const struct run *run) {
             }
             if (check_cpu) {
                 struct rusage usage;
-                long long left = run->cpu_us - reaped_usage(&usage) - tree.cpu_us;
-                if (left <= 0) break; /* the tree used its CPU time: its time says TLE */
-                /* The tree cannot burn more than `ncpus` seconds a second: no need to look
-                 * again before it could have used up what is left. */
-                long long wait = left / ncpus;
-                next_cpu_check = now + (wait > CPU_POLL_MIN_US ? wait : CPU_POLL_MIN_US);
+                long long used = reaped_usage(&usage) + tree.cpu_us;
+                long long sampled = ticks_us(seen.total_ticks);
+                if ((used > sampled ? used : sampled) >= run->cpu_us) break; /* TLE */
+                /* pid 1 is us, the program is 2: every pid past it is a task it created. */
+                if (isolated && last_pid() - 2 > task_budget) {
+                    over_budget = 1;
+                    break;
+                }
+                next_cpu_check = now + CPU_SAMPLE_US;
             }
         }
         if (run->cpu_us > 0 && next_cpu_check < wake) wake = next_cpu_check;
@@ -482,7 +539,12 @@ static void init(const struct run *run) {
         }
     }
     struct rusage usage;
-    long long cpu_us = reaped_usage(&usage);
+    long long cpu_us = reaped_usage(&usage), sampled = ticks_us(seen.total_ticks);
+    /* RUSAGE_CHILDREN is exact unless the kernel reaped some process unseen; the samples
+     * never count more than was used: the larger is the closer. A run past its task budget
+     * is charged its whole limit, as what escaped can no longer be bounded otherwise. */
+    if (sampled > cpu_us) cpu_us = sampled;
+    if (over_budget && run->cpu_us > cpu_us) cpu_us = run->cpu_us;
     if (usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
     dprintf(report,
             "status=%d cpu_us=%lld maxrss_kb=%lld wall_us=%lld timed_out=%d memory_exceeded=%d\n",

@@ -128,6 +128,6 @@ def test_a_run_request_keeps_every_word_of_the_user_a_field_of_its_own() -> None
         scratch_bytes=1 << 20,
     )  # fmt: skip
     fields = request.fields()
-    assert fields[:6] == [b"run", b"3000", b"1500", b"128000", b"0", b"1048576"]
-    assert b"nproc=62" in fields[6].split(b",")
-    assert fields[7:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]
+    assert fields[:7] == [b"run", b"3000", b"1500", b"128000", b"all", b"0", b"1048576"]
+    assert b"nproc=62" in fields[7].split(b",")
+    assert fields[8:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]

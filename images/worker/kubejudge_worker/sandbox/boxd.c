@@ -29,13 +29,16 @@
  * "error\0MESSAGE".
  *   open SIZE_BYTES                      start a session with an empty /box
  *   file NAME           [fd: contents]   create /box/NAME; only before the session's first run
- *   run WALL_MS CPU_MS MEMORY_KB WRITABLE SCRATCH_BYTES RLIMITS NENV ENV... ARGV...
+ *   run WALL_MS CPU_MS MEMORY_KB WATCH WRITABLE SCRATCH_BYTES RLIMITS NENV ENV... ARGV...
  *                       [fds: stdin, stdout, stderr, report, cancel]
  *                                        the reply comes when the run has ended; the host
  *                                        ends it early by closing the cancel pipe's other end;
- *                                        MEMORY_KB 0: a memory cgroup watches memory, not boxd
+ *                                        WATCH all: boxd limits all of the run's memory to
+ *                                        MEMORY_KB; sockets: a memory cgroup limits the rest
+ *                                        (its charge leaves out socket buffers)
  *   close                                end the session
- * The report line: "status=S cpu_us=C maxrss_kb=M wall_us=W timed_out=T memory_exceeded=X\n",
+ * The report line: "status=S cpu_us=C maxrss_kb=M wall_us=W timed_out=T memory_exceeded=X\n"
+ * (M: the peak of what boxd counted, with WATCH sockets only the socket buffers),
  * preceded by "exec_errno=E\n" if the program could not be executed. It goes on its own pipe,
  * which the program never holds, so a program cannot forge it.
  *
@@ -50,7 +53,12 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -66,6 +74,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -90,6 +100,15 @@
 /* Without a memory cgroup, how often the tree's resident memory is summed: a program can
  * outgrow its limit by what it touches in this time before it is killed. */
 #define MEMORY_POLL_US 5000
+/* Inodes of the session's /box and each run's /tmp and /dev/shm: each costs ~1 KB of kernel
+ * memory that no byte count shows (an empty file), so they are capped: <= 6 MB together. */
+#define BOX_INODES 4096
+#define SCRATCH_INODES 1024
+/* Pipe buffers are no process's RSS and have no per-run counter. A pipe holds at most 64 KB
+ * (F_SETPIPE_SZ is refused), so every descriptor past the first FREE_FDS of a run counts as
+ * 64 KB: unread pipes cost their memory, and an honest program (a JVM holds ~40) nothing. */
+#define FREE_FDS 64
+#define PIPE_KB 64
 
 static const struct {
     const char *name;
@@ -97,6 +116,7 @@ static const struct {
 } RLIMITS[] = {
     {"cpu", RLIMIT_CPU},       {"nproc", RLIMIT_NPROC}, {"fsize", RLIMIT_FSIZE},
     {"nofile", RLIMIT_NOFILE}, {"stack", RLIMIT_STACK}, {"core", RLIMIT_CORE},
+    {"msgqueue", RLIMIT_MSGQUEUE},
 };
 
 static int isolated;        /* ns: inside bubblewrap; 0: plain (rlimit mode, on the host) */
@@ -220,16 +240,18 @@ static int drop_capabilities(void) {
 
 /* Kernel interfaces no judged program needs, each a large attack surface (Docker's default
  * profile refuses them too): keyrings (also a channel between runs), BPF, perf, userfaultfd
- * (an exploit primitive), io_uring. ENOSYS, so runtimes that probe for them fall back. */
+ * (an exploit primitive), io_uring; and memfds, memory no process's RSS nor any tmpfs of the
+ * run shows while only a descriptor holds it. ENOSYS, so runtimes that probe fall back. */
 static const int DENIED_SYSCALLS[] = {
     __NR_add_key,         __NR_request_key,       __NR_keyctl,
     __NR_bpf,             __NR_perf_event_open,   __NR_userfaultfd,
     __NR_io_uring_setup,  __NR_io_uring_enter,    __NR_io_uring_register,
+    __NR_memfd_create,    __NR_memfd_secret,
 };
 #define DENIED_COUNT (sizeof(DENIED_SYSCALLS) / sizeof(DENIED_SYSCALLS[0]))
 
 static int install_seccomp(void) {
-    struct sock_filter filter[7 + DENIED_COUNT];
+    struct sock_filter filter[11 + DENIED_COUNT];
     size_t n = 0;
     /* Another ABI (i386 on x86_64) numbers its syscalls differently: refused outright. */
     filter[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -240,12 +262,19 @@ static int install_seccomp(void) {
                                                offsetof(struct seccomp_data, nr));
 #ifdef __X32_SYSCALL_BIT
     filter[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT,
-                                               DENIED_COUNT + 1, 0);
+                                               DENIED_COUNT + 5, 0);
 #endif
     for (size_t i = 0; i < DENIED_COUNT; i++) /* a match jumps past the rest to ENOSYS */
         filter[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
                                                    (unsigned)DENIED_SYSCALLS[i],
-                                                   (unsigned char)(DENIED_COUNT - i), 0);
+                                                   (unsigned char)(DENIED_COUNT - 1 - i + 5), 0);
+    /* Pipes keep their default 64 KB: F_SETPIPE_SZ would let each descriptor hold 1 MB that
+     * nothing counts (a run's pipes are bounded by its descriptors instead: see scan_tree). */
+    filter[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 3);
+    filter[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                               offsetof(struct seccomp_data, args[1]));
+    filter[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETPIPE_SZ, 0, 1);
+    filter[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
     filter[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     filter[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
     struct sock_fprog program = {.len = (unsigned short)n, .filter = filter};
@@ -255,7 +284,8 @@ static int install_seccomp(void) {
 struct run {
     long long wall_us;
     long long cpu_us;    /* 0: no limit on the tree's CPU time */
-    long long memory_kb; /* 0: not watched by us (a memory cgroup limits the box) */
+    long long memory_kb;
+    int watch_all; /* 0: a memory cgroup limits all but socket buffers */
     int writable;
     const char *scratch_bytes;
     char *rlimits;
@@ -312,6 +342,7 @@ static void program(const struct run *run) {
 struct tree {
     long long cpu_us; /* of the live processes, their waited-for children included */
     long long rss_kb; /* resident memory, summed (shared pages count in every process) */
+    long long fds;    /* open descriptors, summed */
 };
 
 /* Every process of the run ever sampled, with its own CPU ticks when last seen: their sum
@@ -344,7 +375,7 @@ static struct tree scan_tree(pid_t group) {
         ticks = sysconf(_SC_CLK_TCK);
         page_kb = sysconf(_SC_PAGESIZE) / 1024;
     }
-    struct tree tree = {0, 0};
+    struct tree tree = {0, 0, 0};
     long long tick_total = 0;
     DIR *proc = opendir("/proc");
     if (proc == NULL) return tree;
@@ -373,6 +404,9 @@ static struct tree scan_tree(pid_t group) {
         if (!isolated && pgrp != group) continue;
         tick_total += (long long)(utime + stime) + cutime + cstime;
         see(pid, utime + stime);
+        struct stat fd_dir; /* its size is the number of open descriptors (Linux >= 6.2) */
+        snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+        if (stat(path, &fd_dir) == 0) tree.fds += fd_dir.st_size;
         tree.rss_kb += rss * page_kb;
     }
     closedir(proc);
@@ -385,6 +419,103 @@ static long long reaped_usage(struct rusage *usage) {
     getrusage(RUSAGE_CHILDREN, usage);
     return (long long)usage->ru_utime.tv_sec * 1000000 + usage->ru_utime.tv_usec +
            (long long)usage->ru_stime.tv_sec * 1000000 + usage->ru_stime.tv_usec;
+}
+
+/* Bytes held by the sockets of the run's network namespace (its own: see run_once), from
+ * one sock_diag dump: received and queued data, which no process's RSS and, on cgroup v1, no
+ * memory cgroup counts. */
+static long long socket_bytes(int diag, int family, int protocol) {
+    struct {
+        struct nlmsghdr header;
+        union {
+            struct unix_diag_req unix_request;
+            struct inet_diag_req_v2 inet_request;
+        };
+    } request;
+    memset(&request, 0, sizeof(request));
+    request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    if (family == AF_UNIX) {
+        request.header.nlmsg_len = NLMSG_LENGTH(sizeof(struct unix_diag_req));
+        request.unix_request.sdiag_family = AF_UNIX;
+        request.unix_request.udiag_states = ~0U;
+        request.unix_request.udiag_show = UDIAG_SHOW_MEMINFO;
+    } else {
+        request.header.nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_req_v2));
+        request.inet_request.sdiag_family = (unsigned char)family;
+        request.inet_request.sdiag_protocol = (unsigned char)protocol;
+        request.inet_request.idiag_states = ~0U;
+        request.inet_request.idiag_ext = 1 << (INET_DIAG_SKMEMINFO - 1);
+    }
+    if (send(diag, &request, request.header.nlmsg_len, 0) < 0) return 0;
+    int attribute = family == AF_UNIX ? UNIX_DIAG_MEMINFO : INET_DIAG_SKMEMINFO;
+    size_t header =
+        family == AF_UNIX ? sizeof(struct unix_diag_msg) : sizeof(struct inet_diag_msg);
+    long long total = 0;
+    static char buffer[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+    for (;;) {
+        ssize_t length = recv(diag, buffer, sizeof(buffer), 0);
+        if (length <= 0) return total;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, (size_t)length);
+             h = NLMSG_NEXT(h, length)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return total;
+            struct nlattr *a = (struct nlattr *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(header));
+            long left = (long)h->nlmsg_len - (long)NLMSG_LENGTH(NLMSG_ALIGN(header));
+            while (left >= (long)sizeof(*a) && a->nla_len >= sizeof(*a) && a->nla_len <= left) {
+                if (a->nla_type == attribute &&
+                    a->nla_len >= NLA_HDRLEN + SK_MEMINFO_VARS * sizeof(__u32)) {
+                    const __u32 *info = (const __u32 *)((char *)a + NLA_HDRLEN);
+                    __u32 sent = info[SK_MEMINFO_WMEM_ALLOC] > info[SK_MEMINFO_WMEM_QUEUED]
+                                     ? info[SK_MEMINFO_WMEM_ALLOC]
+                                     : info[SK_MEMINFO_WMEM_QUEUED];
+                    total += (long long)info[SK_MEMINFO_RMEM_ALLOC] + sent +
+                             info[SK_MEMINFO_BACKLOG];
+                }
+                left -= NLA_ALIGN(a->nla_len);
+                a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len));
+            }
+        }
+    }
+}
+
+static long long tmpfs_used_bytes(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return 0;
+    return (long long)(fs.f_blocks - fs.f_bfree) * fs.f_bsize;
+}
+
+/* SysV shared memory of the run's IPC namespace, attached or not. */
+static long long sysv_shm_bytes(void) {
+    FILE *file = fopen("/proc/sysvipc/shm", "re");
+    if (file == NULL) return 0;
+    char line[512];
+    long long total = 0, rss, swap;
+    while (fgets(line, sizeof(line), file) != NULL) {
+        /* key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap */
+        if (sscanf(line, "%*d %*d %*o %*u %*d %*d %*u %*u %*u %*u %*u %*u %*u %*u %lld %lld",
+                   &rss, &swap) == 2)
+            total += rss + swap;
+    }
+    fclose(file);
+    return total;
+}
+
+/* Memory the run holds in the kernel, which no process's resident memory shows. `all`: also
+ * what a memory cgroup would charge (tmpfs files, SysV shared memory); else only sockets.
+ * Pipes are bounded instead (see limits.py), memfds refused (see install_seccomp). */
+static long long kernel_kb(const struct run *run, int diag, long long box_baseline) {
+    long long bytes = 0;
+    if (diag >= 0) {
+        bytes += socket_bytes(diag, AF_UNIX, 0);
+        for (int family = AF_INET; family != -1; family = family == AF_INET ? AF_INET6 : -1)
+            bytes += socket_bytes(diag, family, IPPROTO_TCP) +
+                     socket_bytes(diag, family, IPPROTO_UDP);
+    }
+    if (run->watch_all) {
+        bytes += tmpfs_used_bytes("/tmp") + tmpfs_used_bytes("/dev/shm") + sysv_shm_bytes();
+        if (run->writable) bytes += tmpfs_used_bytes(box_dir) - box_baseline;
+    }
+    return bytes / 1024;
 }
 
 static long long ticks_us(unsigned long long ticks) {
@@ -404,10 +535,20 @@ static long last_pid(void) {
     return strtol(text, NULL, 10);
 }
 
-static int cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
-    return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+/* The run's own IPC namespace: SysV shared memory within the run's memory limit (and counted:
+ * see sysv_shm_bytes), a few small message queues and semaphore sets (<= 512 KB together). */
+static int limit_ipc(long long memory_kb) {
+    char text[64];
+    snprintf(text, sizeof(text), "%lld", memory_kb * 1024);
+    if (write_text("/proc/sys/kernel/shmmax", text) != 0) return -1;
+    snprintf(text, sizeof(text), "%lld", memory_kb / (sysconf(_SC_PAGESIZE) / 1024));
+    if (write_text("/proc/sys/kernel/shmall", text) != 0) return -1;
+    return write_text("/proc/sys/kernel/shmmni", "64") != 0 ||
+                   write_text("/proc/sys/kernel/msgmni", "16") != 0 ||
+                   write_text("/proc/sys/kernel/msgmnb", "16384") != 0 ||
+                   write_text("/proc/sys/kernel/sem", "250 4000 32 16") != 0
+               ? -1
+               : 0;
 }
 
 /* The run's own network namespace holds only a loopback, brought up as bubblewrap's was. */
@@ -422,10 +563,12 @@ static int loopback_up(void) {
 
 static int prepare_namespaces(const struct run *run) {
     if (loopback_up() != 0) return -1;
-    char options[64];
-    snprintf(options, sizeof(options), "size=%s,mode=1777", run->scratch_bytes);
+    char options[96];
+    snprintf(options, sizeof(options), "size=%s,nr_inodes=%d,mode=1777", run->scratch_bytes,
+             SCRATCH_INODES);
     unsigned long nosuid = MS_NOSUID | MS_NODEV, read_only = MS_BIND | MS_REMOUNT | MS_RDONLY;
     if (mount("proc", "/proc", "proc", nosuid | MS_NOEXEC, NULL) != 0) return -1;
+    if (limit_ipc(run->memory_kb) != 0) return -1;
     /* The run's user namespace is the session's: no program of it may create another. */
     if (write_text("/proc/sys/user/max_user_namespaces", "0") != 0) return -1;
     if (mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL) != 0 ||
@@ -458,6 +601,7 @@ static void init(const struct run *run) {
     struct sigaction action = {.sa_handler = on_child};
     sigaction(SIGCHLD, &action, NULL);
 
+    long long box_baseline = run->writable ? tmpfs_used_bytes(box_dir) : 0;
     long long started = now_us();
     pid_t pid = fork();
     if (pid < 0) {
@@ -469,6 +613,7 @@ static void init(const struct run *run) {
     int report = run->fds[3];
     for (int i = 0; i < 3; i++) close(run->fds[i]);
     struct pollfd cancel = {.fd = run->fds[4], .events = POLLIN};
+    int diag = isolated ? socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG) : -1;
 
     int status = 0, exited = 0, timed_out = 0, memory_exceeded = 0, over_budget = 0;
     long long next_cpu_check = started, next_memory_check = started + MEMORY_POLL_US, peak_kb = 0;
@@ -491,12 +636,15 @@ static void init(const struct run *run) {
             break;
         }
         int check_cpu = run->cpu_us > 0 && now >= next_cpu_check;
-        int check_memory = run->memory_kb > 0 && now >= next_memory_check;
+        int check_memory = now >= next_memory_check;
         if (check_cpu || check_memory) {
             struct tree tree = scan_tree(pid);
             if (check_memory) {
-                peak_kb = tree.rss_kb > peak_kb ? tree.rss_kb : peak_kb;
-                if (tree.rss_kb > run->memory_kb) {
+                long long kernel = kernel_kb(run, diag, box_baseline);
+                long long pipes = tree.fds > FREE_FDS ? (tree.fds - FREE_FDS) * PIPE_KB : 0;
+                long long held = kernel + (run->watch_all ? tree.rss_kb + pipes : 0);
+                peak_kb = held > peak_kb ? held : peak_kb;
+                if (held > run->memory_kb) {
                     memory_exceeded = 1;
                     break;
                 }
@@ -516,7 +664,7 @@ static void init(const struct run *run) {
             }
         }
         if (run->cpu_us > 0 && next_cpu_check < wake) wake = next_cpu_check;
-        if (run->memory_kb > 0 && next_memory_check < wake) wake = next_memory_check;
+        if (next_memory_check < wake) wake = next_memory_check;
         long long left = wake - now;
         struct timespec wait = {left / 1000000, (left % 1000000) * 1000};
         if (ppoll(&cancel, 1, &wait, &open) > 0) break; /* the host ended the run */
@@ -545,7 +693,7 @@ static void init(const struct run *run) {
      * is charged its whole limit, as what escaped can no longer be bounded otherwise. */
     if (sampled > cpu_us) cpu_us = sampled;
     if (over_budget && run->cpu_us > cpu_us) cpu_us = run->cpu_us;
-    if (usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
+    if (run->watch_all && usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
     dprintf(report,
             "status=%d cpu_us=%lld maxrss_kb=%lld wall_us=%lld timed_out=%d memory_exceeded=%d\n",
             status, cpu_us, peak_kb, wall, timed_out, memory_exceeded);
@@ -553,25 +701,27 @@ static void init(const struct run *run) {
 }
 
 static int parse_run(struct request *request, struct run *run) {
-    /* run WALL_MS CPU_MS MEMORY_KB WRITABLE SCRATCH RLIMITS NENV ENV... ARGV... */
-    if (request->nfields < 9 || request->nfds != 5) return -1;
+    /* run WALL_MS CPU_MS MEMORY_KB WATCH WRITABLE SCRATCH RLIMITS NENV ENV... ARGV... */
+    if (request->nfields < 10 || request->nfds != 5) return -1;
     char **f = request->fields;
-    long nenv = strtol(f[7], NULL, 10);
-    if (nenv < 0 || 8 + nenv >= request->nfields) return -1;
+    long nenv = strtol(f[8], NULL, 10);
+    if (nenv < 0 || 9 + nenv >= request->nfields) return -1;
     run->wall_us = strtoll(f[1], NULL, 10) * 1000;
     run->cpu_us = strtoll(f[2], NULL, 10) * 1000;
     run->memory_kb = strtoll(f[3], NULL, 10);
-    run->writable = strcmp(f[4], "1") == 0;
-    run->scratch_bytes = f[5];
-    if (strspn(f[5], "0123456789") != strlen(f[5]) || run->wall_us <= 0) return -1;
-    run->rlimits = f[6];
+    run->watch_all = strcmp(f[4], "all") == 0;
+    run->writable = strcmp(f[5], "1") == 0;
+    run->scratch_bytes = f[6];
+    if (strspn(f[6], "0123456789") != strlen(f[6]) || run->wall_us <= 0 || run->memory_kb <= 0)
+        return -1;
+    run->rlimits = f[7];
     /* env and argv become NULL-terminated arrays in place: the fields array has room. */
     static char *env[MAX_FIELDS + 1], *argv[MAX_FIELDS + 1];
     int i = 0;
-    for (; i < nenv; i++) env[i] = f[8 + i];
+    for (; i < nenv; i++) env[i] = f[9 + i];
     env[i] = NULL;
     int nargs = 0;
-    for (int j = 8 + (int)nenv; j < request->nfields; j++) argv[nargs++] = f[j];
+    for (int j = 9 + (int)nenv; j < request->nfields; j++) argv[nargs++] = f[j];
     argv[nargs] = NULL;
     run->env = env;
     run->argv = argv;
@@ -656,10 +806,11 @@ static int enter_session(const char *size_bytes) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
     char options[96];
     if (isolated) {
-        snprintf(options, sizeof(options), "size=%s,mode=0755", size_bytes);
+        snprintf(options, sizeof(options), "size=%s,nr_inodes=%d,mode=0755", size_bytes,
+                 BOX_INODES);
     } else {
-        snprintf(options, sizeof(options), "size=%s,mode=0755,uid=%ld,gid=%ld", size_bytes,
-                 plain_uid, plain_uid);
+        snprintf(options, sizeof(options), "size=%s,nr_inodes=%d,mode=0755,uid=%ld,gid=%ld",
+                 size_bytes, BOX_INODES, plain_uid, plain_uid);
     }
     return mount("tmpfs", box_dir, "tmpfs", MS_NOSUID | MS_NODEV, options);
 }

@@ -33,7 +33,7 @@ class RunRequest:
     env: dict[str, str]
     stdin: bytes
     limits: Limits
-    watch_memory: bool  # no memory cgroup: boxd sums and limits the tree's resident memory
+    watch_memory: bool  # no memory cgroup: boxd limits all of the run's memory, else sockets
     writable: bool  # compile writes into /box; test runs see it read-only
     merge_stderr: bool  # Judge0's redirect_stderr_to_stdout
     scratch_bytes: int  # size of the run's /tmp and /dev/shm
@@ -46,7 +46,8 @@ class RunRequest:
             "run",
             str(max(1, round(limits.wall_time_s * 1000))),
             str(max(1, cpu_ms)),
-            str(limits.memory_kb if self.watch_memory else 0),
+            str(limits.memory_kb),
+            "all" if self.watch_memory else "sockets",
             "1" if self.writable else "0",
             str(self.scratch_bytes),
             ",".join(f"{name}={value}" for name, value in limits.rlimits().items()),
@@ -104,7 +105,14 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
         if oom_killed and result.box_error is not None:
             # The OOM killer picked the run's init itself: the program's doing, not the box's.
             result = replace(result, box_error=None, time_s=result.wall_time_s)
-        return replace(result, memory_kb=cgroup.peak_kb(), memory_limit_exceeded=oom_killed)
+        # The cgroup's charge leaves out socket buffers, which boxd counted (`memory_kb`).
+        memory_kb = cgroup.peak_kb() + result.memory_kb
+        exceeded = oom_killed or result.memory_limit_exceeded
+        return replace(
+            result,
+            memory_kb=memory_kb,
+            memory_limit_exceeded=exceeded or memory_kb > request.limits.memory_kb,
+        )
     exceeded = result.memory_limit_exceeded or result.memory_kb > request.limits.memory_kb
     return replace(result, memory_limit_exceeded=exceeded)
 

@@ -14,19 +14,19 @@ from sandbox_support import fresh_sandbox, job
 
 from kubejudge.statuses import Status
 
-# Spends its uid's pipe budget (fs.pipe-user-pages-soft, 64 MB by default: 64 pipes grown to
-# 1 MB, nothing written), shows that its own new pipes are now 8 KB, and holds on.
+# Spends its uid's pipe budget (fs.pipe-user-pages-soft, 64 MB by default: 1080 pipes of
+# 64 KB, from 9 processes, nothing written), shows that its own new pipes are now 8 KB, and
+# holds on.
 SPENDER = """
 import fcntl, os, time
-pipes = []
-for _ in range(200):
-    pipes.append(os.pipe())
-    try:
-        fcntl.fcntl(pipes[-1][1], fcntl.F_SETPIPE_SZ, 1 << 20)
-    except OSError:
+for _ in range(8):
+    if os.fork() == 0:
         break
-print(fcntl.fcntl(os.pipe()[1], fcntl.F_GETPIPE_SZ), flush=True)
-time.sleep(2.5)
+pipes = [os.pipe() for _ in range(120)]
+time.sleep(0.5)
+if os.getpid() == 2:  # the first process, once all have theirs
+    print(fcntl.fcntl(os.pipe()[1], fcntl.F_GETPIPE_SZ), flush=True)
+time.sleep(2.0)
 """
 # An honest program that fills a default (64 KB) pipe before reading it.
 FILLER = "import os\nr, w = os.pipe()\nos.write(w, b'x' * 65536)\nprint(len(os.read(r, 65536)))\n"

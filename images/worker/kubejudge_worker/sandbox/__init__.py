@@ -200,9 +200,10 @@ class Sandbox:
             work_dir.parent.chmod(0o711)  # the box user passes through to its own dir only
             argv = [self._server_spec.boxd, "plain", str(work_dir), str(uid)]
         cgroup = self.cgroups.create() if self.cgroups is not None else None
+        boxd = os.open(self._server_spec.boxd, os.O_RDONLY | os.O_CLOEXEC)
         try:
             server = BoxServer.start(
-                argv, env={}, uid=uid, cgroup=cgroup, handshake=self.mode == "bwrap"
+                argv, env={}, uid=uid, cgroup=cgroup, handshake=self.mode == "bwrap", boxd=boxd
             )
         except OSError as error:
             if cgroup is not None:
@@ -210,6 +211,8 @@ class Sandbox:
             with self._lock:
                 self._free_uids.append(uid)
             raise SandboxError(f"starting a box server: {error}") from error
+        finally:
+            os.close(boxd)
         with self._lock:
             self._uid_holders[uid] = server
         return server

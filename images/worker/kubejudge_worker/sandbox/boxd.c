@@ -198,6 +198,14 @@ static int write_text(const char *path, const char *text) {
     return written == (ssize_t)strlen(text) ? 0 : -1;
 }
 
+static int write_new(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd < 0) return -1;
+    ssize_t written = write(fd, text, strlen(text));
+    close(fd);
+    return written == (ssize_t)strlen(text) ? 0 : -1;
+}
+
 static int apply_rlimits(char *spec) {
     if (*spec == '\0') return 0;
     for (char *item = strtok(spec, ","); item != NULL; item = strtok(NULL, ",")) {
@@ -561,6 +569,57 @@ static int loopback_up(void) {
     return result;
 }
 
+/* /proc files that describe the machine, not the process: each run sees its own instead.
+ * The host's would tell its size (runtimes size their heaps by MemTotal: the run's limit
+ * is the machine for it) and, through CPU and load counters, what other slots are doing. */
+static int write_own_proc(const char *dir, const struct run *run) {
+    char path[64], text[4096];
+    int ncpus = 1, length;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        ncpus = CPU_COUNT(&set);
+    long long kb = run->memory_kb;
+    length = snprintf(text, sizeof(text),
+                      "MemTotal: %lld kB\nMemFree: %lld kB\nMemAvailable: %lld kB\n"
+                      "Buffers: 0 kB\nCached: 0 kB\nSwapCached: 0 kB\nShmem: 0 kB\n"
+                      "SwapTotal: 0 kB\nSwapFree: 0 kB\n",
+                      kb, kb, kb);
+    snprintf(path, sizeof(path), "%s/meminfo", dir);
+    if (length >= (int)sizeof(text) || write_new(path, text) != 0) return -1;
+    length = snprintf(text, sizeof(text), "cpu  0 0 0 0 0 0 0 0 0 0\n");
+    for (int cpu = 0; cpu < ncpus && length < (int)sizeof(text) - 128; cpu++)
+        length += snprintf(text + length, sizeof(text) - (size_t)length,
+                           "cpu%d 0 0 0 0 0 0 0 0 0 0\n", cpu);
+    snprintf(text + length, sizeof(text) - (size_t)length,
+             "intr 0\nctxt 0\nbtime %lld\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n",
+             (long long)time(NULL));
+    snprintf(path, sizeof(path), "%s/stat", dir);
+    if (write_new(path, text) != 0) return -1;
+    snprintf(path, sizeof(path), "%s/loadavg", dir);
+    if (write_new(path, "0.00 0.00 0.00 1/1 1\n") != 0) return -1;
+    snprintf(path, sizeof(path), "%s/uptime", dir);
+    return write_new(path, "0.00 0.00\n");
+}
+
+static const char *const OWN_PROC[] = {"meminfo", "stat", "loadavg", "uptime"};
+
+/* Written into a tiny tmpfs on /tmp (before the run's own), made read-only, bound over the
+ * run's /proc, and detached: the binds keep the files, and nothing else reaches them. */
+static int own_proc(const struct run *run) {
+    unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("tmpfs", "/tmp", "tmpfs", flags, "size=64k,nr_inodes=8,mode=0755") != 0 ||
+        write_own_proc("/tmp", run) != 0 ||
+        mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_RDONLY | flags, NULL) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(OWN_PROC) / sizeof(OWN_PROC[0]); i++) {
+        char source[32], target[32];
+        snprintf(source, sizeof(source), "/tmp/%s", OWN_PROC[i]);
+        snprintf(target, sizeof(target), "/proc/%s", OWN_PROC[i]);
+        if (mount(source, target, NULL, MS_BIND, NULL) != 0) return -1;
+    }
+    return umount2("/tmp", MNT_DETACH);
+}
+
 static int prepare_namespaces(const struct run *run) {
     if (loopback_up() != 0) return -1;
     char options[96];
@@ -574,6 +633,7 @@ static int prepare_namespaces(const struct run *run) {
     if (mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL) != 0 ||
         mount(NULL, "/proc/sys", NULL, read_only | nosuid | MS_NOEXEC, NULL) != 0)
         return -1;
+    if (own_proc(run) != 0) return -1;
     if (mount("tmpfs", "/tmp", "tmpfs", nosuid, options) != 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", nosuid, options) != 0)
         return -1;
@@ -738,7 +798,10 @@ static void run_once(struct request *request) {
     unsigned long flags = SIGCHLD;
     /* A network namespace per run: sockets (TIME_WAIT ones outlive their process), abstract
      * unix names and everything else of the network stack die with the run. */
-    if (isolated) flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+    /* and a cgroup namespace: the run's cgroup is its root, "/", whatever the host calls it. */
+    if (isolated)
+        flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+                 CLONE_NEWCGROUP;
     /* fork() with namespaces: the child is PID 1 of its own PID namespace. */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid < 0) {

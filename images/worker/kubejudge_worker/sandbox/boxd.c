@@ -519,7 +519,7 @@ static long long kernel_kb(const struct run *run, int diag, long long box_baseli
             bytes += socket_bytes(diag, family, IPPROTO_TCP) +
                      socket_bytes(diag, family, IPPROTO_UDP);
     }
-    if (run->watch_all) {
+    if (run->watch_all && isolated) { /* plain: these would be the host's */
         bytes += tmpfs_used_bytes("/tmp") + tmpfs_used_bytes("/dev/shm") + sysv_shm_bytes();
         if (run->writable) bytes += tmpfs_used_bytes(box_dir) - box_baseline;
     }

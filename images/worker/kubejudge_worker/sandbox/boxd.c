@@ -30,7 +30,8 @@
  *   open SIZE_BYTES                      start a session with an empty /box
  *   file NAME           [fd: contents]   create /box/NAME; only before the session's first run
  *   run WALL_MS CPU_MS MEMORY_KB WATCH WRITABLE SCRATCH_BYTES RLIMITS NENV ENV... ARGV...
- *                       [fds: stdin, stdout, stderr, report, cancel]
+ *                       [fds: stdin, stdout, stderr, report, cancel, and cpuacct.usage
+ *                        where the host has a cpuacct cgroup for the box]
  *                                        the reply comes when the run has ended; the host
  *                                        ends it early by closing the cancel pipe's other end;
  *                                        WATCH all: boxd limits all of the run's memory to
@@ -84,7 +85,7 @@
 #define CONTROL_FD 3
 #define MAX_MESSAGE (256 * 1024)
 #define MAX_FIELDS 4096
-#define MAX_FDS 5
+#define MAX_FDS 6
 /* The run's CPU time is sampled this often. A process whose parent ignores SIGCHLD (or set
  * SA_NOCLDWAIT) is reaped by the kernel, and its CPU time reaches no one's child counters: we
  * count what each process had used when last sampled, so such a process escapes with at most
@@ -300,6 +301,7 @@ struct run {
     char **env;
     char **argv;
     int fds[5]; /* stdin, stdout, stderr, report, cancel */
+    int cpu_usage; /* the box's cpuacct.usage (ns), where the host has that cgroup; else -1 */
 };
 
 static void program(const struct run *run) {
@@ -526,6 +528,20 @@ static long long kernel_kb(const struct run *run, int diag, long long box_baseli
     return bytes / 1024;
 }
 
+/* The box's CPU time so far from its cpuacct cgroup, less init's own (its sampling): exact,
+ * whatever the run's processes do with their signals. -1 without one. */
+static long long cgroup_cpu_us(int usage) {
+    char text[32];
+    ssize_t length = usage < 0 ? -1 : pread(usage, text, sizeof(text) - 1, 0);
+    if (length <= 0) return -1;
+    text[length] = '\0';
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    long long own = (long long)self.ru_utime.tv_sec * 1000000 + self.ru_utime.tv_usec +
+                    (long long)self.ru_stime.tv_sec * 1000000 + self.ru_stime.tv_usec;
+    return strtoll(text, NULL, 10) / 1000 - own;
+}
+
 static long long ticks_us(unsigned long long ticks) {
     return (long long)ticks * 1000000 / sysconf(_SC_CLK_TCK);
 }
@@ -662,6 +678,7 @@ static void init(const struct run *run) {
     sigaction(SIGCHLD, &action, NULL);
 
     long long box_baseline = run->writable ? tmpfs_used_bytes(box_dir) : 0;
+    long long cgroup_start = cgroup_cpu_us(run->cpu_usage);
     long long started = now_us();
     pid_t pid = fork();
     if (pid < 0) {
@@ -714,9 +731,11 @@ static void init(const struct run *run) {
                 struct rusage usage;
                 long long used = reaped_usage(&usage) + tree.cpu_us;
                 long long sampled = ticks_us(seen.total_ticks);
+                if (cgroup_start >= 0) used = cgroup_cpu_us(run->cpu_usage) - cgroup_start;
                 if ((used > sampled ? used : sampled) >= run->cpu_us) break; /* TLE */
-                /* pid 1 is us, the program is 2: every pid past it is a task it created. */
-                if (isolated && last_pid() - 2 > task_budget) {
+                /* pid 1 is us, the program is 2: every pid past it is a task it created. A
+                 * cpuacct cgroup counts every task exactly: no budget needed. */
+                if (isolated && cgroup_start < 0 && last_pid() - 2 > task_budget) {
                     over_budget = 1;
                     break;
                 }
@@ -752,6 +771,11 @@ static void init(const struct run *run) {
      * never count more than was used: the larger is the closer. A run past its task budget
      * is charged its whole limit, as what escaped can no longer be bounded otherwise. */
     if (sampled > cpu_us) cpu_us = sampled;
+    if (cgroup_start >= 0) {
+        /* Read a moment apart, the two clocks can put a trivial run a few us below zero. */
+        cpu_us = cgroup_cpu_us(run->cpu_usage) - cgroup_start;
+        if (cpu_us < 0) cpu_us = 0;
+    }
     if (over_budget && run->cpu_us > cpu_us) cpu_us = run->cpu_us;
     if (run->watch_all && usage.ru_maxrss > peak_kb) peak_kb = usage.ru_maxrss;
     dprintf(report,
@@ -762,7 +786,7 @@ static void init(const struct run *run) {
 
 static int parse_run(struct request *request, struct run *run) {
     /* run WALL_MS CPU_MS MEMORY_KB WATCH WRITABLE SCRATCH RLIMITS NENV ENV... ARGV... */
-    if (request->nfields < 10 || request->nfds != 5) return -1;
+    if (request->nfields < 10 || request->nfds < 5) return -1;
     char **f = request->fields;
     long nenv = strtol(f[8], NULL, 10);
     if (nenv < 0 || 9 + nenv >= request->nfields) return -1;
@@ -786,6 +810,7 @@ static int parse_run(struct request *request, struct run *run) {
     run->env = env;
     run->argv = argv;
     memcpy(run->fds, request->fds, sizeof(run->fds));
+    run->cpu_usage = request->nfds > 5 ? request->fds[5] : -1;
     return 0;
 }
 

@@ -68,11 +68,13 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
     cancel_r, cancel_w = os.pipe2(os.O_CLOEXEC)  # closing cancel_w ends the run
     started = time.monotonic()
     cgroup = server.cgroup
+    cpu_usage = cgroup.open_cpu_usage() if cgroup is not None else None
     try:
         if cgroup is not None:
             cgroup.start_run(request.limits.memory_kb * 1024)
         stderr_w = out_w if request.merge_stderr else err_w
-        server.request(request.fields(), fds=[stdin_fd, out_w, stderr_w, rep_w, cancel_r])
+        fds = [stdin_fd, out_w, stderr_w, rep_w, cancel_r]
+        server.request(request.fields(), fds=fds if cpu_usage is None else [*fds, cpu_usage])
     except OSError:
         for fd in (out_r, err_r, rep_r, cancel_w):
             os.close(fd)
@@ -80,6 +82,8 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
     finally:
         for fd in (stdin_fd, out_w, err_w, rep_w, cancel_r):  # the box holds its own copies
             os.close(fd)
+        if cpu_usage is not None:
+            os.close(cpu_usage)
     deadline = started + request.limits.wall_time_s + HOST_GRACE_S
     cancel = _Cancel(cancel_w)
     try:

@@ -488,6 +488,18 @@ static long long socket_bytes(int diag, int family, int protocol) {
     }
 }
 
+/* The count `format` finds on a line of `file` (-1: unknown, so the caller looks). */
+static int sockets_in_use(const char *file, const char *format) {
+    FILE *stream = fopen(file, "re");
+    if (stream == NULL) return -1;
+    char line[256];
+    int count = -1;
+    while (count < 0 && fgets(line, sizeof(line), stream) != NULL)
+        if (sscanf(line, format, &count) != 1) count = -1;
+    fclose(stream);
+    return count;
+}
+
 static long long tmpfs_used_bytes(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) != 0) return 0;
@@ -517,9 +529,20 @@ static long long kernel_kb(const struct run *run, int diag, long long box_baseli
     long long bytes = 0;
     if (diag >= 0) {
         bytes += socket_bytes(diag, AF_UNIX, 0);
-        for (int family = AF_INET; family != -1; family = family == AF_INET ? AF_INET6 : -1)
-            bytes += socket_bytes(diag, family, IPPROTO_TCP) +
-                     socket_bytes(diag, family, IPPROTO_UDP);
+        /* An inet dump walks the host's whole hash table (ms): only when the run has such
+         * sockets, as the namespace's own counts in sockstat say. */
+        struct {
+            const char *file, *format;
+            int family, protocol;
+        } const inet[] = {
+            {"/proc/net/sockstat", "TCP: inuse %d", AF_INET, IPPROTO_TCP},
+            {"/proc/net/sockstat", "UDP: inuse %d", AF_INET, IPPROTO_UDP},
+            {"/proc/net/sockstat6", "TCP6: inuse %d", AF_INET6, IPPROTO_TCP},
+            {"/proc/net/sockstat6", "UDP6: inuse %d", AF_INET6, IPPROTO_UDP},
+        };
+        for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++)
+            if (sockets_in_use(inet[i].file, inet[i].format) != 0)
+                bytes += socket_bytes(diag, inet[i].family, inet[i].protocol);
     }
     if (run->watch_all && isolated) { /* plain: these would be the host's */
         bytes += tmpfs_used_bytes("/tmp") + tmpfs_used_bytes("/dev/shm") + sysv_shm_bytes();
@@ -637,7 +660,6 @@ static int own_proc(const struct run *run) {
 }
 
 static int prepare_namespaces(const struct run *run) {
-    if (loopback_up() != 0) return -1;
     char options[96];
     snprintf(options, sizeof(options), "size=%s,nr_inodes=%d,mode=1777", run->scratch_bytes,
              SCRATCH_INODES);
@@ -821,12 +843,10 @@ static void run_once(struct request *request) {
         return;
     }
     unsigned long flags = SIGCHLD;
-    /* A network namespace per run: sockets (TIME_WAIT ones outlive their process), abstract
-     * unix names and everything else of the network stack die with the run. */
-    /* and a cgroup namespace: the run's cgroup is its root, "/", whatever the host calls it. */
+    /* A cgroup namespace too: the run's cgroup is its root, "/", whatever the host calls it.
+     * The network namespace is the session's (see fresh_network). */
     if (isolated)
-        flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
-                 CLONE_NEWCGROUP;
+        flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     /* fork() with namespaces: the child is PID 1 of its own PID namespace. */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid < 0) {
@@ -903,6 +923,45 @@ static int enter_session(const char *size_bytes) {
     return mount("tmpfs", box_dir, "tmpfs", MS_NOSUID | MS_NODEV, options);
 }
 
+/* Runs share the session's network namespace only while none of them used it. A run that
+ * did leaves state that outlives it (TIME_WAIT sockets, the namespace's SNMP, socket and
+ * device counters: each a channel to the next run), so the next run gets a new namespace;
+ * most runs never touch the network, and a new namespace costs about a millisecond. Its
+ * state is read from these files, which show everything a process without capabilities can
+ * change in it. */
+static const char *const NETWORK_STATE[] = {
+    /* Every TCP connection and UDP datagram shows in these counters. Not the socket tables:
+     * reading /proc/net/tcp walks the host's whole connection hash (~10 ms). */
+    "/proc/net/snmp", "/proc/net/snmp6", "/proc/net/netstat", "/proc/net/dev",
+};
+static char network_clean[65536];
+static size_t network_clean_length;
+
+static size_t network_state(char *buffer, size_t size) {
+    size_t length = 0;
+    for (size_t i = 0; i < sizeof(NETWORK_STATE) / sizeof(NETWORK_STATE[0]); i++) {
+        int fd = open(NETWORK_STATE[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t got;
+        while (length < size && (got = read(fd, buffer + length, size - length)) > 0)
+            length += (size_t)got;
+        close(fd);
+    }
+    return length;
+}
+
+static int fresh_network(void) {
+    if (unshare(CLONE_NEWNET) != 0 || loopback_up() != 0) return -1;
+    network_clean_length = network_state(network_clean, sizeof(network_clean));
+    return 0;
+}
+
+static int network_used(void) {
+    static char now[sizeof(network_clean)];
+    size_t length = network_state(now, sizeof(now));
+    return length != network_clean_length || memcmp(now, network_clean, length) != 0;
+}
+
 /* One submission: serve its requests until "close" (exit 0) or a broken socket. */
 static void session(struct request *request, const char *size_bytes) {
     if (strspn(size_bytes, "0123456789") != strlen(size_bytes) || enter_session(size_bytes) != 0) {
@@ -910,7 +969,7 @@ static void session(struct request *request, const char *size_bytes) {
         _exit(1);
     }
     int box = open(box_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (box < 0) {
+    if (box < 0 || (isolated && fresh_network() != 0)) {
         reply("error", "opening the box: %s", strerror(errno));
         _exit(1);
     }
@@ -922,6 +981,11 @@ static void session(struct request *request, const char *size_bytes) {
         if (strcmp(op, "run") == 0) {
             has_run = 1;
             run_once(request);
+            /* After the reply: the host reads the run's output meanwhile. */
+            if (isolated && network_used() && fresh_network() != 0) {
+                close_fds(request);
+                _exit(1); /* the next request finds the session gone */
+            }
         } else if (strcmp(op, "file") == 0 && request->nfields == 2 && request->nfds == 1) {
             /* After a run, /box holds whatever the program put there. */
             if (has_run) {

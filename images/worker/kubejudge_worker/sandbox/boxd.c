@@ -5,19 +5,22 @@
  * boxd, inside it, makes every submission and every run fresh itself, for a fraction of that:
  *
  *   boxd        (the box's first process; no capabilities)
- *   `- session  one per submission: fork + unshare(user, mount). Root in its own user
+ *   `- session  one per submission: fork + unshare(user, mount, net). Root in its own user
  *      |        namespace, so it can mount a fresh size-capped tmpfs at /box and write the
  *      |        source into it; the whole mount namespace, and with it /box, dies with it.
- *      `- init  one per run: clone(new mount, pid, ipc, uts, net namespaces). PID 1 of the run:
- *         |     mounts a fresh /proc, /tmp and /dev/shm, makes /box read-only for test runs,
+ *      |        A run that used the network gets it replaced (see fresh_network).
+ *      `- init  one per run: clone(new mount, pid, ipc, uts, cgroup namespaces). PID 1 of the
+ *         |     run: mounts a fresh /proc (the machine in it the run's own), /tmp and /dev/shm,
+ *         |     makes /box read-only for test runs,
  *         |     forbids new user namespaces, enforces the wall clock and the CPU time of the
  *         |     whole tree (and, where no memory cgroup does it, the tree's resident memory),
  *         |     kills everything when the program ends (kill(-1) from PID 1), then reports on
  *         |     the report fd.
  *         `- the program: every capability and the bounding set dropped, no_new_privs,
  *                         rlimits, oom_score_adj 1000, a seccomp filter; only fds 0, 1, 2.
- * Nothing a run leaves behind reaches the next: its processes, /tmp, /dev/shm, SysV IPC and
- * sockets die with its namespaces; keyrings and /box with the session's user and mount namespaces.
+ * Nothing a run leaves behind reaches the next: its processes, /tmp, /dev/shm and SysV IPC die
+ * with its namespaces, network state with the network namespace it used; keyrings and /box
+ * with the session's user and mount namespaces.
  *
  * With `plain` isolation (the operator's explicit `rlimit` mode, for hosts without user
  * namespaces) boxd runs on the host as root: the session only unshares a mount namespace for

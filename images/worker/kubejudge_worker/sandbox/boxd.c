@@ -568,6 +568,12 @@ static long long cgroup_cpu_us(int usage) {
     return strtoll(text, NULL, 10) / 1000 - own;
 }
 
+static int cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) == 0) return 1;
+    return CPU_COUNT(&set);
+}
+
 static long long ticks_us(unsigned long long ticks) {
     return (long long)ticks * 1000000 / sysconf(_SC_CLK_TCK);
 }
@@ -614,20 +620,23 @@ static int loopback_up(void) {
 /* /proc files that describe the machine, not the process: each run sees its own instead.
  * The host's would tell its size (runtimes size their heaps by MemTotal: the run's limit
  * is the machine for it) and, through CPU and load counters, what other slots are doing. */
-static int write_own_proc(const char *dir, const struct run *run) {
-    char path[64], text[4096];
-    int ncpus = 1, length;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-        ncpus = CPU_COUNT(&set);
-    long long kb = run->memory_kb;
-    length = snprintf(text, sizeof(text),
-                      "MemTotal: %lld kB\nMemFree: %lld kB\nMemAvailable: %lld kB\n"
-                      "Buffers: 0 kB\nCached: 0 kB\nSwapCached: 0 kB\nShmem: 0 kB\n"
-                      "SwapTotal: 0 kB\nSwapFree: 0 kB\n",
-                      kb, kb, kb);
-    snprintf(path, sizeof(path), "%s/meminfo", dir);
-    if (length >= (int)sizeof(text) || write_new(path, text) != 0) return -1;
+/* The session's own /proc files, in a tiny read-only tmpfs on the session's /tmp (which
+ * every run covers with its own /tmp): stat, loadavg, uptime, and a meminfo-KB per memory
+ * limit its runs had. Binds keep them visible over each run's /proc. */
+#define OWN_PROC_DIR "/tmp"
+static const unsigned long OWN_PROC_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+static int own_proc_writable(int writable) {
+    unsigned long flags = MS_REMOUNT | OWN_PROC_FLAGS | (writable ? 0 : MS_RDONLY);
+    return mount(NULL, OWN_PROC_DIR, NULL, flags, NULL);
+}
+
+static int write_session_proc(void) {
+    char text[4096];
+    int ncpus = cpus(), length;
+    if (mount("tmpfs", OWN_PROC_DIR, "tmpfs", OWN_PROC_FLAGS, "size=64k,nr_inodes=32,mode=0755") !=
+        0)
+        return -1;
     length = snprintf(text, sizeof(text), "cpu  0 0 0 0 0 0 0 0 0 0\n");
     for (int cpu = 0; cpu < ncpus && length < (int)sizeof(text) - 128; cpu++)
         length += snprintf(text + length, sizeof(text) - (size_t)length,
@@ -635,31 +644,38 @@ static int write_own_proc(const char *dir, const struct run *run) {
     snprintf(text + length, sizeof(text) - (size_t)length,
              "intr 0\nctxt 0\nbtime %lld\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n",
              (long long)time(NULL));
-    snprintf(path, sizeof(path), "%s/stat", dir);
-    if (write_new(path, text) != 0) return -1;
-    snprintf(path, sizeof(path), "%s/loadavg", dir);
-    if (write_new(path, "0.00 0.00 0.00 1/1 1\n") != 0) return -1;
-    snprintf(path, sizeof(path), "%s/uptime", dir);
-    return write_new(path, "0.00 0.00\n");
+    if (write_new(OWN_PROC_DIR "/stat", text) != 0 ||
+        write_new(OWN_PROC_DIR "/loadavg", "0.00 0.00 0.00 1/1 1\n") != 0 ||
+        write_new(OWN_PROC_DIR "/uptime", "0.00 0.00\n") != 0)
+        return -1;
+    return own_proc_writable(0);
 }
 
-static const char *const OWN_PROC[] = {"meminfo", "stat", "loadavg", "uptime"};
+/* The session's meminfo for a run of `kb`, written if no run had that limit yet. */
+static int ensure_meminfo(long long kb) {
+    char path[64], text[512];
+    snprintf(path, sizeof(path), OWN_PROC_DIR "/meminfo-%lld", kb);
+    if (access(path, F_OK) == 0) return 0;
+    snprintf(text, sizeof(text),
+             "MemTotal: %lld kB\nMemFree: %lld kB\nMemAvailable: %lld kB\n"
+             "Buffers: 0 kB\nCached: 0 kB\nSwapCached: 0 kB\nShmem: 0 kB\n"
+             "SwapTotal: 0 kB\nSwapFree: 0 kB\n",
+             kb, kb, kb);
+    if (own_proc_writable(1) != 0) return -1;
+    int written = write_new(path, text);
+    return own_proc_writable(0) != 0 ? -1 : written;
+}
 
-/* Written into a tiny tmpfs on /tmp (before the run's own), made read-only, bound over the
- * run's /proc, and detached: the binds keep the files, and nothing else reaches them. */
 static int own_proc(const struct run *run) {
-    unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-    if (mount("tmpfs", "/tmp", "tmpfs", flags, "size=64k,nr_inodes=8,mode=0755") != 0 ||
-        write_own_proc("/tmp", run) != 0 ||
-        mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_RDONLY | flags, NULL) != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(OWN_PROC) / sizeof(OWN_PROC[0]); i++) {
-        char source[32], target[32];
-        snprintf(source, sizeof(source), "/tmp/%s", OWN_PROC[i]);
-        snprintf(target, sizeof(target), "/proc/%s", OWN_PROC[i]);
-        if (mount(source, target, NULL, MS_BIND, NULL) != 0) return -1;
-    }
-    return umount2("/tmp", MNT_DETACH);
+    char meminfo[64];
+    snprintf(meminfo, sizeof(meminfo), OWN_PROC_DIR "/meminfo-%lld", run->memory_kb);
+    const char *binds[][2] = {{meminfo, "/proc/meminfo"},
+                              {OWN_PROC_DIR "/stat", "/proc/stat"},
+                              {OWN_PROC_DIR "/loadavg", "/proc/loadavg"},
+                              {OWN_PROC_DIR "/uptime", "/proc/uptime"}};
+    for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++)
+        if (mount(binds[i][0], binds[i][1], NULL, MS_BIND, NULL) != 0) return -1;
+    return 0;
 }
 
 static int prepare_namespaces(const struct run *run) {
@@ -719,6 +735,8 @@ static void init(const struct run *run) {
 
     int status = 0, exited = 0, timed_out = 0, memory_exceeded = 0, over_budget = 0;
     long long next_cpu_check = started, next_memory_check = started + MEMORY_POLL_US, peak_kb = 0;
+    struct tree tree = {0, 0, 0};
+    int ncpus = cpus();
     long task_budget = (long)(run->cpu_us / UNWAITED_ESCAPE_US);
     if (task_budget < MIN_TASK_BUDGET) task_budget = MIN_TASK_BUDGET; /* `seen` is empty:
                                                                         only inits fill it */
@@ -739,8 +757,13 @@ static void init(const struct run *run) {
         }
         int check_cpu = run->cpu_us > 0 && now >= next_cpu_check;
         int check_memory = now >= next_memory_check;
+        /* With a cpuacct cgroup (exact CPU) and a memory cgroup (all but sockets), /proc need
+         * not be walked at all. */
+        int exact_cpu = cgroup_start >= 0;
+        if ((check_cpu && !exact_cpu) || (check_memory && run->watch_all)) {
+            tree = scan_tree(pid);
+        }
         if (check_cpu || check_memory) {
-            struct tree tree = scan_tree(pid);
             if (check_memory) {
                 long long kernel = kernel_kb(run, diag, box_baseline);
                 long long pipes = tree.fds > FREE_FDS ? (tree.fds - FREE_FDS) * PIPE_KB : 0;
@@ -756,15 +779,18 @@ static void init(const struct run *run) {
                 struct rusage usage;
                 long long used = reaped_usage(&usage) + tree.cpu_us;
                 long long sampled = ticks_us(seen.total_ticks);
-                if (cgroup_start >= 0) used = cgroup_cpu_us(run->cpu_usage) - cgroup_start;
+                if (exact_cpu) used = cgroup_cpu_us(run->cpu_usage) - cgroup_start;
                 if ((used > sampled ? used : sampled) >= run->cpu_us) break; /* TLE */
                 /* pid 1 is us, the program is 2: every pid past it is a task it created. A
                  * cpuacct cgroup counts every task exactly: no budget needed. */
-                if (isolated && cgroup_start < 0 && last_pid() - 2 > task_budget) {
+                if (isolated && !exact_cpu && last_pid() - 2 > task_budget) {
                     over_budget = 1;
                     break;
                 }
-                next_cpu_check = now + CPU_SAMPLE_US;
+                /* Exact: no need to look before the tree (at most `ncpus` seconds a second)
+                 * could have used up what is left. Sampled: every interval. */
+                long long wait = exact_cpu ? (run->cpu_us - used) / ncpus : CPU_SAMPLE_US;
+                next_cpu_check = now + (wait > CPU_SAMPLE_US ? wait : CPU_SAMPLE_US);
             }
         }
         if (run->cpu_us > 0 && next_cpu_check < wake) wake = next_cpu_check;
@@ -850,6 +876,10 @@ static void run_once(struct request *request) {
      * The network namespace is the session's (see fresh_network). */
     if (isolated)
         flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+    if (isolated && ensure_meminfo(run.memory_kb) != 0) {
+        reply("error", "the run's meminfo: %s", strerror(errno));
+        return;
+    }
     /* fork() with namespaces: the child is PID 1 of its own PID namespace. */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid < 0) {
@@ -972,7 +1002,7 @@ static void session(struct request *request, const char *size_bytes) {
         _exit(1);
     }
     int box = open(box_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (box < 0 || (isolated && fresh_network() != 0)) {
+    if (box < 0 || (isolated && (fresh_network() != 0 || write_session_proc() != 0))) {
         reply("error", "opening the box: %s", strerror(errno));
         _exit(1);
     }

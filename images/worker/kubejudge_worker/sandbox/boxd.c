@@ -926,24 +926,26 @@ static int write_file(int box, const char *name, int source) {
     return length < 0 ? -1 : 0;
 }
 
-static int enter_session(const char *size_bytes) {
+/* unshare(CLONE_NEWUSER | `more`) and become its root, our uid and gid mapped to 0. */
+static int become_root(int more) {
     uid_t uid = geteuid();
     gid_t gid = getegid();
-    if (isolated) {
-        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return -1;
-        /* Our /proc/self files belong to the host's root while we are not dumpable. */
-        prctl(PR_SET_DUMPABLE, 1);
-        char map[64];
-        snprintf(map, sizeof(map), "0 %u 1", uid);
-        if (write_text("/proc/self/uid_map", map) != 0 ||
-            write_text("/proc/self/setgroups", "deny") != 0)
-            return -1;
-        snprintf(map, sizeof(map), "0 %u 1", gid);
-        if (write_text("/proc/self/gid_map", map) != 0) return -1;
-        prctl(PR_SET_DUMPABLE, 0);
-    } else if (unshare(CLONE_NEWNS) != 0) {
+    if (unshare(CLONE_NEWUSER | more) != 0) return -1;
+    /* Our /proc/self files belong to the host's root while we are not dumpable. */
+    prctl(PR_SET_DUMPABLE, 1);
+    char map[64];
+    snprintf(map, sizeof(map), "0 %u 1", uid);
+    if (write_text("/proc/self/uid_map", map) != 0 ||
+        write_text("/proc/self/setgroups", "deny") != 0)
         return -1;
-    }
+    snprintf(map, sizeof(map), "0 %u 1", gid);
+    int result = write_text("/proc/self/gid_map", map);
+    prctl(PR_SET_DUMPABLE, 0);
+    return result;
+}
+
+static int enter_session(const char *size_bytes) {
+    if (isolated ? become_root(CLONE_NEWNS) != 0 : unshare(CLONE_NEWNS) != 0) return -1;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
     char options[96];
     if (isolated) {
@@ -956,12 +958,14 @@ static int enter_session(const char *size_bytes) {
     return mount("tmpfs", box_dir, "tmpfs", MS_NOSUID | MS_NODEV, options);
 }
 
-/* Runs share the session's network namespace only while none of them used it. A run that
- * did leaves state that outlives it (TIME_WAIT sockets, the namespace's SNMP, socket and
- * device counters: each a channel to the next run), so the next run gets a new namespace;
- * most runs never touch the network, and a new namespace costs about a millisecond. Its
+/* Runs share a network namespace, boxd's own, only while none of them used it. A run that
+ * did leaves state that outlives it (TIME_WAIT sockets, the namespace's SNMP and device
+ * counters: each a channel to the next run), so its session moves the next run to a new
+ * namespace, and boxd replaces its own before the next session; most runs never touch the
+ * network, and a new namespace costs a millisecond or more of CPU (its teardown too). Its
  * state is read from these files, which show everything a process without capabilities can
  * change in it. */
+#define SESSION_USED_NETWORK 3
 static const char *const NETWORK_STATE[] = {
     /* Every TCP connection and UDP datagram shows in these counters. Not the socket tables:
      * reading /proc/net/tcp walks the host's whole connection hash (~10 ms). */
@@ -1002,22 +1006,25 @@ static void session(struct request *request, const char *size_bytes) {
         _exit(1);
     }
     int box = open(box_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (box < 0 || (isolated && (fresh_network() != 0 || write_session_proc() != 0))) {
+    if (box < 0 || (isolated && write_session_proc() != 0)) {
         reply("error", "opening the box: %s", strerror(errno));
         _exit(1);
     }
     reply("ok", NULL);
-    int has_run = 0;
+    int has_run = 0, network_replaced = 0;
     while (receive(request)) {
         const char *op = request->nfields > 0 ? request->fields[0] : "";
-        if (strcmp(op, "close") == 0) _exit(0);
+        if (strcmp(op, "close") == 0) _exit(network_replaced ? SESSION_USED_NETWORK : 0);
         if (strcmp(op, "run") == 0) {
             has_run = 1;
             run_once(request);
             /* After the reply: the host reads the run's output meanwhile. */
-            if (isolated && network_used() && fresh_network() != 0) {
-                close_fds(request);
-                _exit(1); /* the next request finds the session gone */
+            if (isolated && network_used()) {
+                network_replaced = 1;
+                if (fresh_network() != 0) {
+                    close_fds(request);
+                    _exit(1); /* the next request finds the session gone */
+                }
             }
         } else if (strcmp(op, "file") == 0 && request->nfields == 2 && request->nfds == 1) {
             /* After a run, /box holds whatever the program put there. */
@@ -1051,6 +1058,12 @@ int main(int argc, char **argv) {
     }
     if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0) return 2;
     prctl(PR_SET_DUMPABLE, 0);
+    /* Root of a user namespace of our own (bubblewrap's left us no capabilities), so that we
+     * may replace the network namespace sessions start in. */
+    if (isolated && (become_root(0) != 0 || fresh_network() != 0)) {
+        perror("boxd: a network namespace of its own");
+        return 2;
+    }
     static struct request request;
     while (receive(&request)) {
         const char *op = request.nfields > 0 ? request.fields[0] : "";
@@ -1070,10 +1083,16 @@ int main(int argc, char **argv) {
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) continue;
         /* Reap whatever the session orphaned (we may be PID 1 of the box). */
         while (waitpid(-1, NULL, WNOHANG) > 0) continue;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (code == 0 || code == SESSION_USED_NETWORK) {
             reply("ok", NULL); /* to "close" */
-        } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1)) {
+        } else if (code != 1) {
             reply("error", "the session ended (wait status %d)", status);
+        }
+        /* After the reply: the next session starts in a clean network namespace. */
+        if (isolated && code != 0 && fresh_network() != 0) {
+            perror("boxd: a new network namespace");
+            return 2;
         }
     }
     return 0;

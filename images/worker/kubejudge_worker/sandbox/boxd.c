@@ -5,10 +5,11 @@
  * boxd, inside it, makes every submission and every run fresh itself, for a fraction of that:
  *
  *   boxd        (the box's first process; no capabilities)
- *   `- session  one per submission: fork + unshare(user, mount, net). Root in its own user
+ *   `- session  one per submission: fork + unshare(user, mount). Root in its own user
  *      |        namespace, so it can mount a fresh size-capped tmpfs at /box and write the
  *      |        source into it; the whole mount namespace, and with it /box, dies with it.
- *      |        A run that used the network gets it replaced (see fresh_network).
+ *      |        After a run that used the network, runs move to a new network namespace
+ *      |        (see fresh_network).
  *      `- init  one per run: clone(new mount, pid, ipc, uts, cgroup namespaces). PID 1 of the
  *         |     run: mounts a fresh /proc (the machine in it the run's own), /tmp and /dev/shm,
  *         |     makes /box read-only for test runs,

@@ -8,6 +8,8 @@ the worker image. Commands are argv lists: nothing here is ever joined into a sh
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 
 OPTIONS = "{options}"
@@ -117,3 +119,75 @@ LANGUAGES: dict[int, Language] = {
 }
 
 FAMILIES: frozenset[str] = frozenset(language.family for language in LANGUAGES.values())
+
+
+# compiler_options go onto the compiler's command line, where many options run programs or
+# read files of the caller's choosing (gcc's -wrapper, -fplugin, -B, -specs, -Wl,..., @file;
+# javac's -J, -processorpath; rustc's -C linker, -Z; go's -toolexec, -ldflags). So only these
+# are accepted, per family: each word must match `single`, or be a flag of `paired` followed
+# by a word matching its value pattern. Everything else is refused at the api (Judge0's 422)
+# and again by the worker.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_GCC = re.compile(
+    r"-O[0-3sgz]?|-Ofast|-std=(c|gnu|c\+\+|gnu\+\+)(89|90|99|11|14|17|1z|18|20|2a|23|2b|2x|26)"
+    r"|-W(no-)?[a-z][a-z0-9+-]*(=[a-z0-9-]+)?|-w|-pedantic(-errors)?|-g[0-3]?|-c"
+    rf"|-D{_NAME}(=[A-Za-z0-9_.+-]*)?|-U{_NAME}|-lm|-pthread|-march=native|-static"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompilerOptions:
+    single: re.Pattern[str]
+    paired: dict[str, re.Pattern[str]]
+
+
+COMPILER_OPTIONS: dict[str, CompilerOptions] = {
+    "c": CompilerOptions(_GCC, {}),
+    "cpp": CompilerOptions(_GCC, {}),
+    "go": CompilerOptions(re.compile(r"-trimpath|-tags=[A-Za-z0-9_.,]+"), {}),
+    "java": CompilerOptions(
+        re.compile(r"-g(:none)?|-nowarn|-deprecation|-Werror|-parameters|-Xlint(:-?[a-z]+)?"),
+        {
+            "-source": re.compile(r"[0-9]{1,2}"),
+            "-target": re.compile(r"[0-9]{1,2}"),
+            "--release": re.compile(r"[0-9]{1,2}"),
+            "-encoding": re.compile(r"UTF-8|utf8|ISO-8859-1|US-ASCII"),
+        },
+    ),
+    "rust": CompilerOptions(
+        re.compile(
+            r"-g|--edition=20(15|18|21|24)|-[ADFW](warnings|[a-z_]+)"
+            r"|-Copt-level=[0-3sz]|-Cdebuginfo=[0-2]|-Ctarget-cpu=native"
+        ),
+        {
+            "--edition": re.compile(r"20(15|18|21|24)"),
+            "-C": re.compile(r"opt-level=[0-3sz]|debuginfo=[0-2]|target-cpu=native"),
+            "--cfg": re.compile(_NAME),
+            "-A": re.compile(r"[a-z_]+"),
+            "-W": re.compile(r"[a-z_]+"),
+            "-D": re.compile(r"[a-z_]+"),
+        },
+    ),
+}
+
+
+def compiler_options(language: Language, text: str | None) -> list[str]:
+    """The words of `text` for `language`'s compile command; ValueError if one is not allowed
+    (or `text` does not split)."""
+    words = shlex.split(text or "")
+    if not words:
+        return words
+    allowed = COMPILER_OPTIONS.get(language.family)
+    if allowed is None or not language.is_compiled:
+        raise ValueError("setting compiler options is only allowed for compiled languages")
+    position = 0
+    while position < len(words):
+        word, following = words[position], words[position + 1 : position + 2]
+        value = allowed.paired.get(word)
+        if value is not None and following and value.fullmatch(following[0]):
+            position += 2
+        elif allowed.single.fullmatch(word):
+            position += 1
+        else:
+            raise ValueError(f"compiler option not allowed: {word[:64]}")
+    return words

@@ -61,6 +61,22 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def processes_of(uid: int) -> list[int]:
+    """Pids of the live (not zombie) processes whose real uid is `uid` on the host."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = dict(
+                    line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+                )
+            except (OSError, ValueError):
+                continue
+            if status["Uid"].split()[0] == str(uid) and not status["State"].strip().startswith("Z"):
+                found.append(int(entry.name))
+    return found
+
+
 def job(
     language_id: int,
     source: str,

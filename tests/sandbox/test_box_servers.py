@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from kubejudge_worker.judge import judge
 from kubejudge_worker.sandbox import Sandbox
-from sandbox_support import fresh_sandbox, job, processes_with
+from sandbox_support import fresh_sandbox, job, processes_of
 from support.polling import wait_until
 
 from kubejudge.statuses import Status
@@ -19,9 +19,12 @@ from kubejudge.statuses import Status
 ECHO = job(71, "print(input())", stdin=b"hi", expected=b"hi")
 
 
+SERVER_UID = 61500  # this file's box servers only: how the test finds their processes
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with fresh_sandbox("kubejudge-servers-") as box:
+    with fresh_sandbox("kubejudge-servers-", first_box_uid=SERVER_UID, box_uids=8) as box:
         yield box
 
 
@@ -33,9 +36,9 @@ def test_one_server_judges_submission_after_submission(sandbox: Sandbox) -> None
 
 def test_a_server_that_died_is_replaced(sandbox: Sandbox) -> None:
     assert judge(sandbox, ECHO).status is Status.ACCEPTED
-    for pid in processes_with(str(sandbox.config.root)):  # the idle server's bwrap
+    for pid in processes_of(SERVER_UID):  # the idle server's bwrap and box
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not processes_with(str(sandbox.config.root)), what="the box to die")
+    wait_until(lambda: not processes_of(SERVER_UID), what="the box to die")
     assert judge(sandbox, ECHO).status is Status.ACCEPTED
     assert sandbox.servers_started == 2
 

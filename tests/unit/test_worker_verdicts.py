@@ -89,10 +89,8 @@ def test_rlimits_leave_memory_to_the_cgroup_or_boxd() -> None:
 
 
 def test_box_server_argv_isolates_everything_and_drops_to_an_unprivileged_uid() -> None:
-    spec = ServerSpec(
-        bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", host_uid=65534, boxd="/srv/boxd"
-    )
-    argv = server_argv(spec)
+    spec = ServerSpec(bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", boxd="/srv/boxd")
+    argv = server_argv(spec, 65534)
     assert argv[:6] == [
         "/usr/bin/setpriv",
         "--reuid=65534",
@@ -110,8 +108,10 @@ def test_box_server_argv_isolates_everything_and_drops_to_an_unprivileged_uid() 
     assert "--share-net" not in argv
     assert "--bind" not in argv  # nothing of the host is writable in the box
     assert argv[argv.index("--remount-ro") + 1] == "/dev"
-    assert argv[argv.index("/srv/boxd") - 1 : argv.index("/srv/boxd") + 2] == [
-        "--ro-bind", "/srv/boxd", "/.boxd"
+    # boxd is copied in from an fd: its host path (/srv/boxd) appears nowhere in the box.
+    assert "/srv/boxd" not in argv
+    assert argv[argv.index("--ro-bind-data") - 2 : argv.index("--ro-bind-data") + 3] == [
+        "--perms", "0555", "--ro-bind-data", "6", "/.boxd"
     ]  # fmt: skip
     assert argv[-3:] == ["/.boxd", "ns", "/box"]
     # Every language's toolchain is in every box: one server serves them all.
@@ -130,6 +130,6 @@ def test_a_run_request_keeps_every_word_of_the_user_a_field_of_its_own() -> None
         scratch_bytes=1 << 20,
     )  # fmt: skip
     fields = request.fields()
-    assert fields[:6] == [b"run", b"3000", b"1500", b"128000", b"0", b"1048576"]
-    assert b"nproc=62" in fields[6].split(b",")
-    assert fields[7:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]
+    assert fields[:7] == [b"run", b"3000", b"1500", b"128000", b"all", b"0", b"1048576"]
+    assert b"nproc=62" in fields[7].split(b",")
+    assert fields[8:] == [b"1", b"PATH=/usr/bin", b"./main", b"; rm -rf /", b"a b"]

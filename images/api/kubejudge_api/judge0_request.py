@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kubejudge.languages import LANGUAGES
+from kubejudge.languages import LANGUAGES, compiler_options
 
 MAX_TEXT_OPTION = 512  # compiler_options and command_line_arguments
 
@@ -98,10 +98,11 @@ def parse_submission(body: Any, *, base64_encoded: bool) -> NewSubmission:
     for name in ("compiler_options", "command_line_arguments"):
         columns[name] = _option(body.get(name), name, errors)
     language = LANGUAGES.get(language_id) if language_id is not None else None
-    if columns["compiler_options"] and language is not None and not language.is_compiled:
-        errors.setdefault("compiler_options", []).append(
-            "setting compiler options is only allowed for compiled languages"
-        )
+    if columns["compiler_options"] and language is not None:
+        try:
+            compiler_options(language, columns["compiler_options"])
+        except ValueError as error:
+            errors.setdefault("compiler_options", []).append(str(error))
     for name, (default, low, high) in DECIMAL_LIMITS.items():
         columns[name] = _decimal(body.get(name), name, errors, default=default, low=low, high=high)
     for name, (default_int, low_int, high_int, inclusive) in INTEGER_LIMITS.items():

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from kubejudge.languages import OPTIONS, Language
+from kubejudge.languages import OPTIONS, Language, compiler_options
 from kubejudge.statuses import Status
 from kubejudge_worker.sandbox import Box, Limits, RunResult, Sandbox
 from kubejudge_worker.verdicts import run_message, run_status
@@ -85,8 +85,8 @@ def judge(sandbox: Sandbox, job: Job) -> Verdict:
 def _compile(box: Box, job: Job) -> Verdict | bytes:
     """Compile in the box (writable): the compiler's output, or the failing verdict."""
     assert job.language.compile_cmd is not None
-    try:
-        options = shlex.split(job.compiler_options or "")
+    try:  # the api refuses these already; an entry written past it must not run either
+        options = compiler_options(job.language, job.compiler_options)
     except ValueError as error:
         return Verdict(
             status=Status.COMPILATION_ERROR, compile_output=f"compiler_options: {error}".encode()

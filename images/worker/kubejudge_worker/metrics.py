@@ -47,7 +47,8 @@ FENCED = Counter(
 BUSY = Gauge("kubejudge_worker_busy", "Submissions being judged now", ["pool"])
 SANDBOX_MODE = Gauge(
     "kubejudge_worker_sandbox_mode",
-    "1 for the sandbox mode in use (bwrap or rlimit) and how memory is limited",
+    "1 for the sandbox mode in use (bwrap or rlimit) and how memory is limited (cgroup or"
+    " watched); the protections each combination holds: charts/kubejudge/README.md",
     ["mode", "memory"],
 )
 # Set to the sandbox's own count (a function gauge): one per concurrent box when all is well;

@@ -60,10 +60,14 @@ class SandboxError(RuntimeError):
 class SandboxConfig:
     root: Path  # where boxd is built (and, in rlimit mode, work dirs are mounted)
     mode: Mode = "bwrap"
-    # The unprivileged host uid (and gid) every box runs as. bwrap is started as this uid, so
-    # the program is this uid to the kernel: never root, and subject to RLIMIT_NPROC (which
-    # exempts uid 0 even inside a user namespace).
-    host_uid: int = 65534
+    # Each live box server runs as a host uid (and gid) of its own from this range: bwrap is
+    # started as it, so its programs are that uid to the kernel: never root, subject to
+    # RLIMIT_NPROC (which exempts uid 0 even inside a user namespace), and alone with the
+    # kernel's per-user budgets (pipe buffers, epoll watches, in-flight fds), which programs of
+    # other slots sharing a uid could exhaust for it. Nothing else on the node (in a pod: in
+    # the pod's user namespace) may use these uids.
+    first_box_uid: int = 60000
+    box_uids: int = 1024
     allow_rlimit_mode: bool = False
     use_cgroups: bool = True  # a memory cgroup per box when the host has a writable v1 hierarchy
     work_dir_bytes: int = 128 * 1024 * 1024
@@ -80,7 +84,7 @@ class Sandbox:
         bwrap_path, setpriv_path = shutil.which("bwrap"), shutil.which("setpriv")
         if config.mode == "bwrap" and (bwrap_path is None or setpriv_path is None):
             raise SandboxError("sandbox mode 'bwrap' needs bubblewrap (bwrap) and setpriv on PATH")
-        if config.host_uid == 0:
+        if config.first_box_uid <= 0 or config.box_uids <= 0:
             raise SandboxError("the sandbox must not run as host uid 0")
         self.config = config
         self.runs_started = 0  # every sandboxed command, compiles included
@@ -89,19 +93,17 @@ class Sandbox:
         config.root.mkdir(parents=True, exist_ok=True)
         config.root.chmod(0o711)
         boxd = ensure_boxd(config.root / "bin")
-        if config.mode == "bwrap":
-            self._server_argv = bwrap.server_argv(
-                bwrap.ServerSpec(
-                    bwrap=bwrap_path or "", setpriv=setpriv_path or "",
-                    host_uid=config.host_uid, boxd=str(boxd),
-                )
-            )  # fmt: skip
-        else:
-            self._server_argv = [str(boxd), "plain", "", str(config.host_uid)]
+        self._server_spec = bwrap.ServerSpec(
+            bwrap=bwrap_path or "", setpriv=setpriv_path or "", boxd=str(boxd)
+        )
         prepare_toolchains()
         self.cgroups = MemoryCgroups.detect() if config.use_cgroups else None
         self._idle: list[BoxServer] = []
         self._lock = threading.Lock()
+        # Box uids not held by a live server, lowest last (popped first).
+        first = config.first_box_uid
+        self._free_uids = list(range(first + config.box_uids - 1, first - 1, -1))
+        self._uid_holders: dict[int, BoxServer] = {}
         self._slots = itertools.count()
         # A box server dies with the thread that started it (pdeathsig, so that none outlives
         # the worker): one long-lived thread starts them all, whichever thread uses them.
@@ -142,12 +144,12 @@ class Sandbox:
             server.call([b"open", size])
             return server
         except BoxServerError:
-            server.kill()
+            self._retire(server)
         server = self._start_server()
         try:
             server.call([b"open", size])
         except BoxServerError as error:
-            server.kill()
+            self._retire(server)
             raise SandboxError(f"starting a box: {error}") from error
         return server
 
@@ -160,37 +162,60 @@ class Sandbox:
                 return self._start_server()
             if server.alive:
                 return server
+            self._retire(server)
 
     def _give_back(self, server: BoxServer) -> None:
         """End the server's session and keep it for the next box, unless it failed."""
         try:
             server.call([b"close"])
         except BoxServerError:
-            server.kill()
+            self._retire(server)
             return
         with self._lock:
             self._idle.append(server)
+
+    def _retire(self, server: BoxServer) -> None:
+        """Kill a server that failed or died, and free its uid for a new one."""
+        server.kill()
+        with self._lock:
+            if self._uid_holders.get(server.uid) is server:
+                del self._uid_holders[server.uid]
+                self._free_uids.append(server.uid)
 
     def _start_server(self) -> BoxServer:
         return self._spawner.submit(self._spawn_server).result()
 
     def _spawn_server(self) -> BoxServer:
-        argv = self._server_argv
-        if self.mode == "rlimit":
+        with self._lock:
+            if not self._free_uids:
+                raise SandboxError("every box uid is held by a live box server")
+            uid = self._free_uids.pop()
+            self.servers_started += 1
+        if self.mode == "bwrap":
+            argv = bwrap.server_argv(self._server_spec, uid)
+        else:
             # No mount namespace of its own: its sessions mount /box at a host path.
             work_dir = self.config.root / "boxes" / f"slot-{os.getpid()}-{next(self._slots)}"
             work_dir.mkdir(parents=True, exist_ok=True)
             work_dir.parent.chmod(0o711)  # the box user passes through to its own dir only
-            argv = [argv[0], argv[1], str(work_dir), argv[3]]
+            argv = [self._server_spec.boxd, "plain", str(work_dir), str(uid)]
         cgroup = self.cgroups.create() if self.cgroups is not None else None
-        with self._lock:
-            self.servers_started += 1
+        boxd = os.open(self._server_spec.boxd, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return BoxServer.start(argv, env={}, cgroup=cgroup, handshake=self.mode == "bwrap")
+            server = BoxServer.start(
+                argv, env={}, uid=uid, cgroup=cgroup, handshake=self.mode == "bwrap", boxd=boxd
+            )
         except OSError as error:
             if cgroup is not None:
                 cgroup.remove()
+            with self._lock:
+                self._free_uids.append(uid)
             raise SandboxError(f"starting a box server: {error}") from error
+        finally:
+            os.close(boxd)
+        with self._lock:
+            self._uid_holders[uid] = server
+        return server
 
 
 class Box:

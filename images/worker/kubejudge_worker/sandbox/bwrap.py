@@ -27,18 +27,18 @@ BOXD_PATH = "/.boxd"
 CONTROL_FD = 3  # boxd's requests and replies
 INFO_FD = 4  # bwrap tells us the box's first pid here...
 BLOCK_FD = 5  # ...and waits on this until we have put it in its memory cgroup
+BOXD_FD = 6  # boxd's binary, which bwrap copies into the box: its host path stays unseen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSpec:
     bwrap: str  # absolute path of the bwrap binary
-    setpriv: str  # absolute path of setpriv, which drops to `host_uid` before bwrap starts
-    host_uid: int
+    setpriv: str  # absolute path of setpriv, which drops to the box's uid before bwrap starts
     boxd: str  # host path of the compiled box server
 
 
-def server_argv(spec: ServerSpec) -> list[str]:
-    uid = str(spec.host_uid)
+def server_argv(spec: ServerSpec, host_uid: int) -> list[str]:
+    uid = str(host_uid)
     argv = [
         spec.setpriv,
         f"--reuid={uid}",
@@ -83,6 +83,6 @@ def server_argv(spec: ServerSpec) -> list[str]:
         for host, box in toolchain.binds:
             argv += ["--ro-bind-try", host, box]
     argv += ["--proc", "/proc", "--dev", "/dev", "--dir", BOX_TMP, "--dir", BOX_DIR]
-    argv += ["--ro-bind", spec.boxd, BOXD_PATH]
+    argv += ["--perms", "0555", "--ro-bind-data", str(BOXD_FD), BOXD_PATH]
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/", "--"]
     return [*argv, BOXD_PATH, "ns", BOX_DIR]

@@ -1,4 +1,5 @@
-"""Memory cgroups for box servers, when the host offers a writable cgroup v1 memory controller.
+"""Memory (and CPU accounting) cgroups for box servers, when the host offers a writable cgroup
+v1 memory controller (and cpuacct controller).
 
 With one, a run's memory is limited and measured the way Judge0 (isolate `--cg`) does it:
 the whole box is charged, including what it writes to its tmpfs, `memory` is the box's
@@ -7,6 +8,8 @@ box server watches the run's summed resident memory itself (see `boxd.c`).
 
 Each box server lives in its own cgroup from its first instruction on (see `server.py`), and
 runs one program at a time, so the cgroup's limit is set and its peak reset before each run.
+Its cpuacct cgroup counts the CPU time of every process of a run, whatever the process does
+with its signals: boxd reads it through a descriptor (see `boxd.c`).
 
 Only cgroup v1 is handled: a cgroup v2 host needs the worker moved to a leaf cgroup with
 the memory controller delegated, which is the pod's job to arrange (not done yet).
@@ -21,18 +24,28 @@ import time
 from pathlib import Path
 
 V1_MEMORY = Path("/sys/fs/cgroup/memory")
+V1_CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 _counter = itertools.count()
 _REMOVE_TRIES, _REMOVE_WAIT_S = 100, 0.01
 
 
 class BoxCgroup:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cpu_path: Path | None = None) -> None:
         self.path = path
+        self.cpu_path = cpu_path  # its cpuacct cgroup, where the host has that controller
         self._oom_kills_before = 0
         self._baseline = 0  # bytes the box held when the run started
 
     def add(self, pid: int) -> None:
-        (self.path / "cgroup.procs").write_text(str(pid))
+        for path in (self.path, self.cpu_path):
+            if path is not None:
+                (path / "cgroup.procs").write_text(str(pid))
+
+    def open_cpu_usage(self) -> int | None:
+        """A descriptor of the box's CPU time counter (ns), or None without cpuacct."""
+        if self.cpu_path is None:
+            return None
+        return os.open(self.cpu_path / "cpuacct.usage", os.O_RDONLY | os.O_CLOEXEC)
 
     def start_run(self, memory_bytes: int) -> None:
         """Give the next run `memory_bytes` beyond what the box holds already (boxd, the work
@@ -61,51 +74,72 @@ class BoxCgroup:
 
     def remove(self) -> None:
         """rmdir, waiting briefly for killed processes to leave (they die asynchronously)."""
-        for _ in range(_REMOVE_TRIES):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(_REMOVE_WAIT_S)
+        for path in (self.path, self.cpu_path):
+            if path is not None:
+                _remove(path)
+
+
+def _remove(path: Path) -> None:
+    for _ in range(_REMOVE_TRIES):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(_REMOVE_WAIT_S)
 
 
 class MemoryCgroups:
-    """A parent cgroup for this worker process; one child per box server."""
+    """A parent cgroup for this worker process (in the memory and, where writable, the
+    cpuacct hierarchy); one child per box server."""
 
-    def __init__(self, parent: Path) -> None:
+    def __init__(self, parent: Path, cpu_parent: Path | None = None) -> None:
         self.parent = parent
+        self.cpu_parent = cpu_parent
 
     @classmethod
     def detect(cls) -> MemoryCgroups | None:
         """Our own place in the v1 memory hierarchy, if we may create cgroups there."""
-        if not (V1_MEMORY / "cgroup.procs").exists():
-            return None
-        own = None
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if "memory" in controllers.split(","):
-                own = path
-        if own is None:
-            return None
-        base = V1_MEMORY / own.lstrip("/")
-        parent = base / f"kubejudge-worker-{os.getpid()}"
-        try:
-            parent.mkdir(exist_ok=True)
-        except OSError:
-            return None
-        _remove_stale(base)
-        return cls(parent)
+        parent = _own_parent(V1_MEMORY, "memory")
+        return None if parent is None else cls(parent, _own_parent(V1_CPUACCT, "cpuacct"))
 
     def create(self) -> BoxCgroup:
-        path = self.parent / f"box-{next(_counter)}"
+        name = f"box-{next(_counter)}"
+        path = self.parent / name
         path.mkdir(parents=True)  # the parent again too, if another Sandbox here closed it
-        return BoxCgroup(path)
+        cpu_path = None
+        if self.cpu_parent is not None:
+            cpu_path = self.cpu_parent / name
+            cpu_path.mkdir(parents=True)
+        return BoxCgroup(path, cpu_path)
 
     def close(self) -> None:
         """Remove our cgroups; those of boxes still alive stay, for `_remove_stale`."""
-        _remove_tree(self.parent)
+        for parent in (self.parent, self.cpu_parent):
+            if parent is not None:
+                _remove_tree(parent)
+
+
+def _own_parent(hierarchy: Path, controller: str) -> Path | None:
+    """This worker's cgroup under our own place in a v1 hierarchy, if we may create it."""
+    if not (hierarchy / "cgroup.procs").exists():
+        return None
+    own = None
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            own = path
+    if own is None:
+        return None
+    base = hierarchy / own.lstrip("/")
+    parent = base / f"kubejudge-worker-{os.getpid()}"
+    try:
+        parent.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    _remove_stale(base)
+    return parent
 
 
 def _remove_stale(base: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+MSGQUEUE_BYTES = 256 * 1024
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
@@ -30,7 +32,8 @@ class Limits:
         thread stacks in full), so neither could start; a memory cgroup limits the whole box,
         or else boxd watches the tree's resident memory. NPROC counts per submission, which
         has a user namespace of its own; +2 for the two boxd processes in it (the session and
-        the run's init).
+        the run's init). POSIX message queues hold at most MSGQUEUE_BYTES: memory in the kernel
+        that nothing else counts.
         """
         limits = {
             "cpu": max(1, math.ceil(self.cpu_time_s + self.cpu_extra_time_s)),
@@ -39,6 +42,7 @@ class Limits:
             "fsize": self.max_file_size_kb * 1024,
             "nofile": self.max_open_files,
             "core": 0,
+            "msgqueue": MSGQUEUE_BYTES,
         }
         return limits
 

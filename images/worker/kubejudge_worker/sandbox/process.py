@@ -33,7 +33,7 @@ class RunRequest:
     env: dict[str, str]
     stdin: bytes
     limits: Limits
-    watch_memory: bool  # no memory cgroup: boxd sums and limits the tree's resident memory
+    watch_memory: bool  # no memory cgroup: boxd limits all of the run's memory, else sockets
     writable: bool  # compile writes into /box; test runs see it read-only
     merge_stderr: bool  # Judge0's redirect_stderr_to_stdout
     scratch_bytes: int  # size of the run's /tmp and /dev/shm
@@ -46,7 +46,8 @@ class RunRequest:
             "run",
             str(max(1, round(limits.wall_time_s * 1000))),
             str(max(1, cpu_ms)),
-            str(limits.memory_kb if self.watch_memory else 0),
+            str(limits.memory_kb),
+            "all" if self.watch_memory else "sockets",
             "1" if self.writable else "0",
             str(self.scratch_bytes),
             ",".join(f"{name}={value}" for name, value in limits.rlimits().items()),
@@ -67,11 +68,13 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
     cancel_r, cancel_w = os.pipe2(os.O_CLOEXEC)  # closing cancel_w ends the run
     started = time.monotonic()
     cgroup = server.cgroup
+    cpu_usage = cgroup.open_cpu_usage() if cgroup is not None else None
     try:
         if cgroup is not None:
             cgroup.start_run(request.limits.memory_kb * 1024)
         stderr_w = out_w if request.merge_stderr else err_w
-        server.request(request.fields(), fds=[stdin_fd, out_w, stderr_w, rep_w, cancel_r])
+        fds = [stdin_fd, out_w, stderr_w, rep_w, cancel_r]
+        server.request(request.fields(), fds=fds if cpu_usage is None else [*fds, cpu_usage])
     except OSError:
         for fd in (out_r, err_r, rep_r, cancel_w):
             os.close(fd)
@@ -79,6 +82,8 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
     finally:
         for fd in (stdin_fd, out_w, err_w, rep_w, cancel_r):  # the box holds its own copies
             os.close(fd)
+        if cpu_usage is not None:
+            os.close(cpu_usage)
     deadline = started + request.limits.wall_time_s + HOST_GRACE_S
     cancel = _Cancel(cancel_w)
     try:
@@ -104,7 +109,14 @@ def run(server: BoxServer, request: RunRequest) -> RunResult:
         if oom_killed and result.box_error is not None:
             # The OOM killer picked the run's init itself: the program's doing, not the box's.
             result = replace(result, box_error=None, time_s=result.wall_time_s)
-        return replace(result, memory_kb=cgroup.peak_kb(), memory_limit_exceeded=oom_killed)
+        # The cgroup's charge leaves out socket buffers, which boxd counted (`memory_kb`).
+        memory_kb = cgroup.peak_kb() + result.memory_kb
+        exceeded = oom_killed or result.memory_limit_exceeded
+        return replace(
+            result,
+            memory_kb=memory_kb,
+            memory_limit_exceeded=exceeded or memory_kb > request.limits.memory_kb,
+        )
     exceeded = result.memory_limit_exceeded or result.memory_kb > request.limits.memory_kb
     return replace(result, memory_limit_exceeded=exceeded)
 

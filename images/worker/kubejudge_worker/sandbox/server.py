@@ -17,7 +17,7 @@ import select
 import signal
 import socket
 
-from kubejudge_worker.sandbox.bwrap import BLOCK_FD, CONTROL_FD, INFO_FD
+from kubejudge_worker.sandbox.bwrap import BLOCK_FD, BOXD_FD, CONTROL_FD, INFO_FD
 from kubejudge_worker.sandbox.cgroups import BoxCgroup
 
 REPLY_TIMEOUT_S = 10.0  # for requests that do not run a program (those wait for the run)
@@ -29,20 +29,33 @@ class BoxServerError(OSError):
 
 
 class BoxServer:
-    def __init__(self, *, pid: int, control: socket.socket, cgroup: BoxCgroup | None) -> None:
+    def __init__(
+        self, *, pid: int, uid: int, control: socket.socket, cgroup: BoxCgroup | None
+    ) -> None:
         self.pid = pid
+        self.uid = uid  # the host uid its programs run as
         self.cgroup = cgroup
         self._control = control
         self._dead = False
 
     @classmethod
     def start(
-        cls, argv: list[str], *, env: dict[str, str], cgroup: BoxCgroup | None, handshake: bool
+        cls,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        uid: int,
+        cgroup: BoxCgroup | None,
+        handshake: bool,
+        boxd: int | None = None,
     ) -> BoxServer:
         """Spawn `argv` with the control socket at fd 3 and, if `handshake`, bwrap's info and
-        block fds at 4 and 5, on which the box waits until it is in `cgroup`."""
+        block fds at 4 and 5, on which the box waits until it is in `cgroup`; `boxd`, an fd
+        of the box server's binary, goes to fd 6."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         targets = {CONTROL_FD: theirs.fileno()}
+        if boxd is not None:
+            targets[BOXD_FD] = boxd
         if handshake:
             info_r, info_w = os.pipe()
             block_r, block_w = os.pipe()
@@ -59,7 +72,7 @@ class BoxServer:
             if handshake:
                 os.close(info_w)
                 os.close(block_r)
-        server = cls(pid=pid, control=ours, cgroup=cgroup)
+        server = cls(pid=pid, uid=uid, control=ours, cgroup=cgroup)
         try:
             if handshake:
                 server._handshake(info_r, block_w)

@@ -93,11 +93,23 @@ def operator_release(
         "--wait", "--timeout", "3m", "--set", f"images.operator.tag={IMAGE_TAG}",
     )  # fmt: skip
     yield RELEASE
-    # test_5 uninstalls; after a failure this cleans up instead (and may find nothing to do).
+    # test_5 tears down; after a failure this does instead (and may find nothing to do): the
+    # JudgeClusters first, while the operator still runs to remove its finalizer, then the chart.
+    cluster.kubectl(
+        "delete",
+        "judgeclusters",
+        "--all",
+        "-n",
+        NAMESPACE,
+        "--timeout=180s",
+        check=False,
+        timeout=200,
+    )
     subprocess.run(
-        [str(cluster.bin_dir / "helm"), "uninstall", RELEASE, "--namespace", NAMESPACE],
-        capture_output=True, timeout=120, check=False, env=cluster.env(),
+        [str(cluster.bin_dir / "helm"), "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait"],
+        capture_output=True, timeout=180, check=False, env=cluster.env(),
     )  # fmt: skip
+    cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=180s", check=False, timeout=200)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kubejudge_api.judge0_response import ALL_FIELDS, EXTENSION_FIELDS
 from kubernetes import client
 from redis.asyncio import Redis
 
@@ -27,6 +28,9 @@ from kubejudge import auth, poolload
 # Judge0's final statuses are every id above 2 (1 In Queue, 2 Processing); 3 is Accepted.
 ACCEPTED = 3
 FINAL_STATUS_MIN = 3
+# Every Judge0 field and our extensions, which `*` leaves out so Judge0 clients see what they
+# expect.
+FIELDS = ",".join((*ALL_FIELDS, *EXTENSION_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -110,13 +114,14 @@ class Judge:
     def wait_final(
         self, http: httpx.Client, tokens: Iterable[str], *, timeout_s: float = 180
     ) -> dict[str, dict[str, Any]]:
-        """Each submission's final answer (all fields), polling until every one has one."""
+        """Each submission's final answer (Judge0's fields and ours), polling until every one
+        has one."""
         waiting, done = set(tokens), {}
         deadline = time.monotonic() + timeout_s
         while waiting and time.monotonic() < deadline:
             for token in sorted(waiting):
                 response = http.get(
-                    f"/submissions/{token}", params={"base64_encoded": "false", "fields": "*"}
+                    f"/submissions/{token}", params={"base64_encoded": "false", "fields": FIELDS}
                 )
                 assert response.status_code == 200, response.text
                 answer = response.json()

@@ -22,7 +22,11 @@ def test_the_operator_runs_in_a_pod_as_the_charts_service_account(
         .items
     ]
     assert is_ready(pod)
-    assert pod.spec.service_account_name == f"{operator_release}-kubejudge-operator"
+    account = client.CoreV1Api(judge.api_client).read_namespaced_service_account(
+        pod.spec.service_account_name, judge.namespace
+    )
+    assert account.metadata.labels["app.kubernetes.io/managed-by"] == "Helm"
+    assert account.metadata.labels["app.kubernetes.io/instance"] == operator_release
     logs = judge.kubectl("logs", pod.metadata.name)
     refused = [line for line in logs.splitlines() if any(word in line for word in FORBIDDEN)]
     assert not refused, "the chart's RBAC refused the operator:\n" + "\n".join(refused[:20])

@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from rich.progress import Progress
-
 from kubejudge_dev.loadtest.client import Verdict, parse_verdict
 from kubejudge_dev.loadtest.driver import LoadResult, Record, _Run
 from kubejudge_dev.loadtest.plan import LoadPlan
 from kubejudge_dev.loadtest.programs import source_for
 from kubejudge_dev.loadtest.report import percentiles, write_report
 from kubejudge_dev.loadtest.sampler import Sample
+from rich.progress import Progress
 
 
 def test_open_loop_schedule_is_evenly_spaced_and_round_robin() -> None:

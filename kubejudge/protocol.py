@@ -174,7 +174,8 @@ class ServerMessage(Message):
       carry on from `id`.
     - `pong`: the answer to a client `ping` (browsers cannot see WebSocket-level pongs).
     - `pools`: every worker pool's backlog and workers; `data.pools` is a list of `PoolState`.
-      Sent on connect and whenever it changes, the same to every socket (not per user, no id).
+      Only to sockets opened with `pools=1`: once live, then whenever it changes; the same to
+      every such socket (not per user, no id).
     - `error`: a client message was refused; `data.message` says why. Nothing changed.
     """
 

@@ -125,9 +125,10 @@ async def run_pool(pool: LocalPool, *, poll_s: float, stop: asyncio.Event) -> No
 
 
 def default_max(cpus: int | None = None) -> int:
-    """Twice the cores, at least 4: a judging worker waits on its sandbox's start, on Redis and
-    PostgreSQL as much as it computes, so a 2-core laptop still gains from a third and fourth
-    worker, and a burst visibly grows the pool (half the cores was 1 there: no scaling at all)."""
+    """Twice the cores, at least 4, so the demo shows what it is named for: half the cores was
+    1 on a 2-core laptop, and a burst never scaled. More workers than cores pays off when
+    programs wait (sleep, I/O) and costs a little when they only compute, for the workers'
+    own start-up (bench/local_pool_size.py measures both)."""
     return max(4, 2 * (cpus or os.cpu_count() or 2))
 
 

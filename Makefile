@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint unit install system-deps controlplane-build \
         controlplane-up controlplane-down cluster-up cluster-down bench clean images kind-up kind-down
 
+# DEMO_ARGS: more `kubejudge dev` options, e.g. DEMO_ARGS="--api-port 8358 --gateway-port 8359".
 demo: install
-	$(VENV)/bin/kubejudge dev
+	$(VENV)/bin/kubejudge dev $(DEMO_ARGS)
 
 test: install lint controlplane-build
 	$(PY) -m pytest tests

@@ -9,6 +9,7 @@ No other module spells a Redis key by hand; tests import from here too.
     kubejudge:published:{token}      string   its verdict event went out (10 min: dedupes retries)
     kubejudge:worker:{pool}:{id}     string   a worker's heartbeat (JSON `Heartbeat`), with a TTL
     kubejudge:workers:{pool}         zset     worker ids of a pool, scored by heartbeat expiry (ms)
+    kubejudge:scaling:{pool}         string   the autoscaler's last decision (JSON `ScalingRecord`)
     kubejudge:history:{user}         stream   a user's recent events, for replay on reconnect
     kubejudge:user:{user}            channel  a user's live events (same payload as the history)
     kubejudge:verdict:{token}        channel  wakes `wait=true` requests for one submission
@@ -55,6 +56,10 @@ def worker_heartbeat(pool: str, worker_id: str) -> str:
 
 def worker_index(pool: str) -> str:
     return f"{PREFIX}:workers:{pool}"
+
+
+def scaling_record(pool: str) -> str:
+    return f"{PREFIX}:scaling:{pool}"
 
 
 def user_history(user_id: str) -> str:
@@ -111,11 +116,39 @@ class Heartbeat(Message):
     pod_name: str | None = None  # set in Kubernetes, so the operator can mark busy pods
     # How it isolates programs: "bwrap" or "rlimit" (weaker, opt-in), for /about and /workers.
     sandbox_mode: str | None = None
+    # Slot-milliseconds spent judging since the worker started (a slot counts from delivery to
+    # ack): readers derive how busy it was between two beats, which an instant `tokens` cannot
+    # tell (a worker that never waits is idle for a moment between any two submissions).
+    busy_ms: int = 0
     at_ms: int = Field(default_factory=now_ms)
 
     @property
     def busy(self) -> bool:
         return bool(self.tokens)
+
+
+class ScalingRecord(Message):
+    """What a pool's autoscaler (the operator, or `kubejudge dev`'s local pool) last decided;
+    written on every poll with a short TTL, so a stale one disappears with its writer."""
+
+    pool: str
+    desired: int
+    current: int
+    reason: str
+    at_ms: int = Field(default_factory=now_ms)
+
+
+class PoolState(Message):
+    """One pool as the page shows it. `busy` is derived from the workers' `busy_ms` (mean
+    busy slots since the previous reading), `wanted` is None while no autoscaler reports."""
+
+    pool: str
+    waiting: int
+    in_flight: int
+    live: int
+    busy: float
+    wanted: int | None = None
+    reason: str | None = None
 
 
 class Event(Message):
@@ -140,10 +173,13 @@ class ServerMessage(Message):
     - `resync`: the history no longer covers what the device missed; refetch over HTTP, then
       carry on from `id`.
     - `pong`: the answer to a client `ping` (browsers cannot see WebSocket-level pongs).
+    - `pools`: every worker pool's backlog and workers; `data.pools` is a list of `PoolState`.
+      Only to sockets opened with `pools=1`: once live, then whenever it changes; the same to
+      every such socket (not per user, no id).
     - `error`: a client message was refused; `data.message` says why. Nothing changed.
     """
 
-    type: Literal["status", "verdict", "welcome", "resync", "pong", "error"]
+    type: Literal["status", "verdict", "welcome", "resync", "pong", "pools", "error"]
     id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 

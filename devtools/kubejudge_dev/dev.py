@@ -11,6 +11,7 @@ Adding a role is a few lines: write a function that takes the `DevContext` and r
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,9 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubejudge.db.engine import migrate
+from kubejudge_api.settings import ApiSettings
+from redis.asyncio import Redis
+
+from kubejudge.db.engine import create_engine, migrate
 from kubejudge.settings import Settings
-from kubejudge_dev import localservices
+from kubejudge_dev import localservices, seed
 
 STATE_DIR = Path(".kubejudge")
 
@@ -99,14 +103,27 @@ def run(args: argparse.Namespace) -> int:
         servers = _start_services(env, args.state_dir.resolve())
         migrate(Settings(**_urls(env)))
         env["KUBEJUDGE_MIGRATE_ON_START"] = "false"  # done once above
+        seeded = asyncio.run(_seed(ApiSettings(**_urls(env))))
+        if seeded:
+            print(f"seeded {len(seeded)} problems to solve: {', '.join(seeded)}", flush=True)
         context = DevContext(
             env=env, host=args.host, api_port=args.api_port, gateway_port=args.gateway_port
         )
         children = [child for make in CHILDREN if (child := make(context)) is not None]
-        return _supervise(children, env)
+        return _supervise(children, env, loadtest_command(context))
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+async def _seed(settings: ApiSettings) -> list[str]:
+    engine = create_engine(settings, pool_size=1)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        return await seed.seed_if_empty(engine, redis, ttl_s=settings.problem_cache_ttl_s)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
 
 
 def _urls(env: dict[str, str]) -> dict[str, str]:
@@ -131,7 +148,17 @@ def _start_services(env: dict[str, str], state_dir: Path) -> list[localservices.
     return servers
 
 
-def _supervise(children: list[Child], env: dict[str, str]) -> int:
+def loadtest_command(context: DevContext) -> str:
+    """The burst to try against this demo (`.venv/bin/` as `make demo` installs it)."""
+    return (
+        f".venv/bin/kubejudge loadtest --burst 200 --work-s 0.5 --auth dev-endpoint"
+        f" --api http://{context.host}:{context.api_port}"
+        f" --gateway ws://{context.host}:{context.gateway_port}"
+        f" --redis-url {context.env['KUBEJUDGE_REDIS_URL']}"
+    )
+
+
+def _supervise(children: list[Child], env: dict[str, str], loadtest: str) -> int:
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -148,6 +175,8 @@ def _supervise(children: list[Child], env: dict[str, str]) -> int:
         for child in children:
             if child.url:
                 print(f"{child.name + ':':9} {child.url}", flush=True)
+        if loadtest:
+            print(f"watch the pool scale on the page: {loadtest}", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         while not stopping:
             for child in children:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kubejudge import poolload
+from kubejudge import poolload, poolview
 from kubejudge.scaling import Decision, Memory, Observation, PoolLimits, decide
 from kubejudge.settings import Settings
 
@@ -68,6 +68,11 @@ class LocalPool:
         self.memory = decision.memory
         if decision.changed:
             log.info("pool %s: %s", self.pool, decision.reason)
+        with contextlib.suppress(RedisError, OSError):  # the page's view, not the scaling
+            await poolview.record_decision(
+                self.redis, pool=self.pool, desired=decision.desired,
+                current=len(self.workers), reason=decision.reason,
+            )  # fmt: skip
         while len(self.workers) < decision.desired:
             self.spawn()
         if len(self.workers) > decision.desired:
@@ -119,17 +124,34 @@ async def run_pool(pool: LocalPool, *, poll_s: float, stop: asyncio.Event) -> No
         await pool.close()
 
 
+def default_max(cpus: int | None = None) -> int:
+    """Twice the cores, at least 4, so the demo shows what it is named for: half the cores was
+    1 on a 2-core laptop, and a burst never scaled. More workers than cores pays off when
+    programs wait (sleep, I/O) and costs a little when they only compute, for the workers'
+    own start-up (bench/local_pool_size.py measures both)."""
+    return max(4, 2 * (cpus or os.cpu_count() or 2))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pool", action="append", required=True, help="a pool (queue) to run workers for"
     )
     parser.add_argument("--min", type=int, default=0, help="fewest workers (0: sleep when idle)")
-    parser.add_argument("--max", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument("--max", type=int, default=default_max(), help="most workers")
     parser.add_argument("--target", type=int, default=1, help="backlog per worker")
-    parser.add_argument("--delay", type=float, default=30.0, help="scale-down delay, seconds")
+    parser.add_argument("--delay", type=float, default=10.0, help="scale-down delay, seconds")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
     parser.add_argument(
         "--worker-arg", action="append", default=[], help="extra argument for each worker"
+    )
+
+
+def limits_from(args: argparse.Namespace) -> PoolLimits:
+    return PoolLimits(
+        min_replicas=args.min,
+        max_replicas=args.max,
+        target_backlog_per_worker=args.target,
+        scale_down_delay_s=args.delay,
     )
 
 
@@ -140,12 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    limits = PoolLimits(
-        min_replicas=args.min,
-        max_replicas=args.max,
-        target_backlog_per_worker=args.target,
-        scale_down_delay_s=args.delay,
-    )
+    limits = limits_from(args)
     worker = [sys.executable, "-m", "kubejudge.cli", "worker", *args.worker_arg]
     return asyncio.run(_serve(args.pool, limits, worker, poll_s=args.poll))
 

@@ -3,13 +3,16 @@
 Both run as child processes with their data in a folder we own; nothing touches the system's
 own instances. Each runs in its own session, so a Ctrl-C in the terminal reaches the roles
 using them (which stop first) and not the servers, which their owner stops last.
-PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+PostgreSQL refuses to run as root, so as root it runs as the `postgres` user; when that user
+cannot reach the folder asked for (a checkout in root's home or in a 0700 `mktemp -d` folder),
+its data goes to a folder of its own under /var/lib/kubejudge-dev instead (`postgres_home`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -19,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -85,36 +89,76 @@ def _postgres_bin(tool: str) -> str:
     return found[-1]
 
 
+# Root-owned and only root may write in /var/lib, so no other user can plant anything on this
+# path; each state folder gets its own subfolder, so two checkouts never share a database.
+POSTGRES_FALLBACK_ROOT = Path("/var/lib/kubejudge-dev")
+
+
+def postgres_home(data_dir: Path, account: pwd.struct_passwd) -> Path:
+    """`data_dir` if `account` can write there (and reach it), else its fallback folder."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chown(data_dir, account.pw_uid, account.pw_gid)
+    if _writable_by(account, data_dir):
+        return data_dir
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    POSTGRES_FALLBACK_ROOT.mkdir(mode=0o755, exist_ok=True)
+    home = POSTGRES_FALLBACK_ROOT / digest
+    home.mkdir(mode=0o700, exist_ok=True)
+    os.chown(home, account.pw_uid, account.pw_gid)
+    print(
+        f"postgres: {account.pw_name} cannot reach {data_dir}; its data is in {home}",
+        flush=True,
+    )
+    return home
+
+
+def as_account(account: pwd.struct_passwd) -> dict[str, Any]:
+    """subprocess arguments to run as `account` with its own groups: `user=` alone keeps
+    root's group and supplementary groups."""
+    return {
+        "user": account.pw_uid,
+        "group": account.pw_gid,
+        "extra_groups": os.getgrouplist(account.pw_name, account.pw_gid),
+    }
+
+
+def _writable_by(account: pwd.struct_passwd, path: Path) -> bool:
+    probe = subprocess.run(
+        ["test", "-w", str(path), "-a", "-x", str(path)],
+        **as_account(account), cwd="/", check=False,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
 def start_postgres(
     data_dir: Path, port: int | None = None, database: str = "kubejudge"
 ) -> LocalServer:
     """initdb (once) into `data_dir`, then a postgres on loopback with trust auth for one user."""
     port = port or free_port()
-    run_as = "postgres" if os.geteuid() == 0 else None
+    account = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    run_as = as_account(account) if account is not None else {}
+    if account is not None:
+        data_dir = postgres_home(data_dir, account)
     data_dir.mkdir(parents=True, exist_ok=True)
-    if run_as is not None:
-        account = pwd.getpwnam(run_as)
-        os.chown(data_dir, account.pw_uid, account.pw_gid)
     pgdata = data_dir / "pgdata"
     log = data_dir / "postgres.log"
     if not (pgdata / "PG_VERSION").exists():
         initdb = subprocess.run(
             [_postgres_bin("initdb"), "-D", str(pgdata), "-U", "kubejudge", "--auth=trust",
              "--encoding=UTF8", "--no-sync"],
-            user=run_as, capture_output=True, text=True,
+            **run_as, capture_output=True, text=True, cwd=data_dir,
         )  # fmt: skip
         if initdb.returncode != 0:
-            # As root the server runs as `postgres`, which must be able to reach `data_dir`.
             raise RuntimeError(f"initdb into {pgdata} failed: {initdb.stderr.strip()}")
     with log.open("ab") as log_file:
-        if run_as is not None:
+        if account is not None:
             os.chown(log, account.pw_uid, account.pw_gid)
         process = subprocess.Popen(
             [_postgres_bin("postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
              "-k", str(data_dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
              "-c", "full_page_writes=off", "-c", "max_connections=200"],
-            user=run_as, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-            start_new_session=True,
+            **run_as, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+            start_new_session=True, cwd=data_dir,
         )  # fmt: skip
     _wait_for_port(port, process, "postgres", log)
     _wait_for_postgres_ready(port, process, log)

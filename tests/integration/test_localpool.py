@@ -7,17 +7,19 @@ real worker's heartbeats are tested with the worker.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from kubejudge_dev.localpool import LocalPool
+from kubejudge_dev.localpool import LocalPool, add_arguments, limits_from
 from redis.asyncio import Redis
 
-from kubejudge import poolload, protocol, queue
+from kubejudge import poolload, poolview, protocol, queue
 from kubejudge.scaling import PoolLimits
 from kubejudge.settings import Settings
 
@@ -107,6 +109,39 @@ async def test_the_pool_follows_the_queue_and_stops_idle_workers_first(
 
     (tmp_path / f"{busy}.busy").unlink()
     await poll_until(local_pool, lambda: not local_pool.workers)
+
+
+async def test_with_its_defaults_a_burst_grows_the_pool_past_one_and_back_to_zero(
+    settings: Settings, redis: Redis, tmp_path: Path
+) -> None:
+    """`kubejudge dev`'s pool as it starts (no --max, no --delay): on a 2-core machine a burst
+    must visibly scale it, and the page must see what it decided (kubejudge.poolview)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    limits = limits_from(parser.parse_args(["--pool", POOL]))
+    pool = LocalPool(
+        pool=POOL, limits=limits, argv=[sys.executable, "-c", STAND_IN, str(tmp_path)],
+        env=dict(os.environ) | {"KUBEJUDGE_REDIS_URL": settings.redis_url}, redis=redis,
+    )  # fmt: skip
+    try:
+        await queue.ensure_group(redis, POOL)
+        for i in range(200):
+            await queue.enqueue(redis, pool=POOL, token=f"burst-{i}")
+        decision = await pool.poll()
+        assert decision is not None and decision.desired >= 3, decision
+        assert len(pool.workers) == decision.desired
+        seen = await poolview.read_decision(redis, POOL)
+        assert seen is not None and (seen.desired, seen.reason) == (
+            decision.desired,
+            decision.reason,
+        )
+
+        await redis.delete(protocol.queue_stream(POOL))
+        started = time.monotonic()
+        await poll_until(pool, lambda: not pool.workers, polls=150)
+        assert time.monotonic() - started < 30, "the pool must shrink while someone watches"
+    finally:
+        await pool.close(timeout_s=10)
 
 
 async def test_redis_unreachable_keeps_the_workers(local_pool: LocalPool) -> None:

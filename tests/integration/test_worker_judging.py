@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from worker_rows import POOL, add_problem, events_for, load, submit, wait_final
 
-from kubejudge import protocol, queue
+from kubejudge import poolview, protocol, queue
 from kubejudge.settings import Settings
 from kubejudge.statuses import Status
 
@@ -42,11 +42,16 @@ def sandbox() -> Iterator[Sandbox]:
 
 @asynccontextmanager
 async def running_worker(
-    settings: Settings, redis: Redis, engine: AsyncEngine, sandbox: Sandbox, worker_id: str
+    settings: Settings,
+    redis: Redis,
+    engine: AsyncEngine,
+    sandbox: Sandbox,
+    worker_id: str,
+    concurrency: int = 2,
 ) -> AsyncIterator[Worker]:
     config = WorkerSettings(
         redis_url=settings.redis_url, database_url=settings.database_url,
-        jwt_secret=settings.jwt_secret, pool=POOL, concurrency=2, metrics_port=0,
+        jwt_secret=settings.jwt_secret, pool=POOL, concurrency=concurrency, metrics_port=0,
         heartbeat_ttl_s=1, reclaim_interval_s=0.3,
     )  # fmt: skip
     running = Worker(
@@ -181,6 +186,28 @@ async def test_a_stale_attempt_cannot_overwrite_a_newer_one(
     assert await record.finish(engine, token=token, attempt=2, verdict=stale) is None
     assert (await load(engine, token)).status_id == Status.ACCEPTED
     assert await record.claim(engine, token) is None  # final: no further attempt
+
+
+async def test_a_worker_judging_back_to_back_reads_busy_all_along(
+    settings: Settings, engine: AsyncEngine, redis: Redis, sandbox: Sandbox
+) -> None:
+    """The load test's busy line and the page's: between any two submissions a worker's
+    heartbeat lists none for a moment, so instant readings of a worker busy all along said 0 or
+    1 at random; the busy time it reports says it was busy throughout."""
+    tokens = [await submit(engine, redis, source="print(1)\n") for _ in range(150)]
+    watcher = poolview.PoolWatcher([POOL])
+    busy: list[float] = []
+    async with running_worker(settings, redis, engine, sandbox, "w-steady", concurrency=1):
+        await watcher.read(redis)  # the first reading has nothing to compare with
+        while (await queue.backlog(redis, POOL)).waiting > 0:
+            await asyncio.sleep(0.3)
+            state = (await watcher.read(redis))[0]
+            if (await queue.backlog(redis, POOL)).waiting > 0:
+                busy.append(state.busy)
+        for token in tokens:
+            await wait_final(engine, token)
+    assert len(busy) >= 5, f"the burst ended too soon to sample: {busy}"
+    assert min(busy) >= 0.7, f"a worker busy all along read {busy}"
 
 
 async def _pending_under(redis: Redis, consumer: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from kubejudge import protocol, queue
+from kubejudge import poolview, protocol
 
 log = logging.getLogger("kubejudge_dev.loadtest")
 
@@ -31,26 +31,21 @@ class Sample:
     at_ms: int
     backlog: dict[str, int] = field(default_factory=dict)  # per pool: waiting + pending
     live_workers: int | None = None  # heartbeats not yet expired
-    busy_workers: int | None = None
+    busy_workers: float | None = None  # mean busy slots since the previous sample
     desired: dict[str, int] = field(default_factory=dict)  # per pool, from the JudgeCluster
     current: dict[str, int] = field(default_factory=dict)
     ready: dict[str, int] = field(default_factory=dict)  # per pool, the Deployment's ready pods
 
 
-async def redis_view(redis: Redis, pools: list[str]) -> dict[str, Any]:
-    backlog: dict[str, int] = {}
-    live = busy = 0
-    for pool in pools:
-        backlog[pool] = (await queue.backlog(redis, pool)).total
-        index = protocol.worker_index(pool)
-        worker_ids = await redis.zrangebyscore(index, protocol.now_ms(), "+inf")
-        keys = [protocol.worker_heartbeat(pool, _text(worker_id)) for worker_id in worker_ids]
-        for raw in await redis.mget(keys) if keys else []:
-            if raw is None:
-                continue
-            live += 1
-            busy += protocol.Heartbeat.model_validate_json(raw).busy
-    return {"backlog": backlog, "live_workers": live, "busy_workers": busy}
+async def redis_view(redis: Redis, watcher: poolview.PoolWatcher) -> dict[str, Any]:
+    """Backlog per pool, live workers, and busy workers derived from their busy time since
+    the previous sample (kubejudge.poolview), so the plot shows a worker busy all along as 1."""
+    states = await watcher.read(redis)
+    return {
+        "backlog": {state.pool: state.waiting + state.in_flight for state in states},
+        "live_workers": sum(state.live for state in states),
+        "busy_workers": sum(state.busy for state in states),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +86,14 @@ async def sample_until(
 ) -> None:
     """Append a Sample every `interval_s` until `stop` is set; a failing source is skipped."""
     redis = Redis.from_url(redis_url) if redis_url else None
+    watcher = poolview.PoolWatcher(pools)
     apis = _cluster_apis(cluster) if cluster else None
     try:
         while not stop.is_set():
             view: dict[str, Any] = {}
             if redis is not None:
                 try:
-                    view |= await redis_view(redis, pools)
+                    view |= await redis_view(redis, watcher)
                 except Exception as error:  # a sample is worth skipping, not the run
                     log.warning("redis sample failed: %s", error)
             if apis is not None and cluster is not None:
@@ -120,7 +116,3 @@ def _cluster_apis(cluster: ClusterRef) -> ClusterApis:
     return ClusterApis(
         custom=client.CustomObjectsApi(api_client), apps=client.AppsV1Api(api_client)
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -1,11 +1,13 @@
 """The gateway: `/ws` for sockets, and `/healthz`, `/readyz`, `/metrics` on the same port.
 
-    ws://HOST:2359/ws?token=JWT&last_event_id=ID
+    ws://HOST:2359/ws?token=JWT&last_event_id=ID&pools=1
 
 A connection is authenticated from its `token` (closed 4401 if bad or expired, and 4401 when
 it expires later: the client reconnects with a fresh token), joins its
 user's fan-out in the hub, is sent what it missed since `last_event_id` (or `resync`, or a
-`welcome` with the current position when it gave no id), and then gets live events. The only
+`welcome` with the current position when it gave no id), and then gets live events. With
+`pools=1` (the demo page) it also gets the worker pools' view (`pools`) once live and whenever
+it changes; other clients are not sent it. The only
 client message is `{"type":"ping"}` (answered `pong`); anything else gets `error`.
 """
 
@@ -33,6 +35,7 @@ from kubejudge import auth, protocol
 from kubejudge_gateway import messages, origins, replay
 from kubejudge_gateway.hub import FeedUnavailable, Hub
 from kubejudge_gateway.metrics import GatewayMetrics
+from kubejudge_gateway.poolfeed import PoolFeed
 from kubejudge_gateway.session import Session
 from kubejudge_gateway.settings import GatewaySettings
 
@@ -51,8 +54,14 @@ class Gateway:
                 settings.redis_url, max_connections=settings.gateway_history_pool_size
             )
         )
+        self.pool_feed = PoolFeed(
+            redis=self.history,
+            pools=list(settings.pools),
+            interval_s=settings.gateway_pool_view_interval_s,
+        )
         self.draining = False
         self._hub_task: asyncio.Task[None] | None = None
+        self._pool_task: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -66,6 +75,7 @@ class Gateway:
 
     async def __aenter__(self) -> Gateway:
         self._hub_task = asyncio.create_task(self.hub.run())
+        self._pool_task = asyncio.create_task(self.pool_feed.run())
         return self
 
     async def __aexit__(
@@ -76,8 +86,12 @@ class Gateway:
     ) -> None:
         await self.hub.stop()
         self.hub_task.cancel()
+        if self._pool_task is not None:
+            self._pool_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.hub_task
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pool_task
         await self.history.aclose()
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -140,6 +154,8 @@ class Gateway:
         try:
             await self.hub.join(user.id, session)
             await self._start(session, user_id=user.id, last=last)
+            if _first(query, "pools") == "1":
+                self.pool_feed.join(session)
             await self._answer_client(session)
         except (FeedUnavailable, RedisError) as error:
             log.warning("closing a socket of %s: %s", user.id, error)
@@ -149,6 +165,7 @@ class Gateway:
             pass
         finally:
             expiry.cancel()
+            self.pool_feed.leave(session)
             self.hub.leave(user.id, session)
             self.metrics.connections.dec()
 

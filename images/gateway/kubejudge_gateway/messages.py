@@ -20,6 +20,11 @@ def resync(position: EventId) -> str:
     return protocol.ServerMessage(type="resync", id=str(position)).model_dump_json()
 
 
+def pools(states: list[protocol.PoolState]) -> str:
+    data = {"pools": [state.model_dump() for state in states]}
+    return protocol.ServerMessage(type="pools", data=data).model_dump_json()
+
+
 def pong() -> str:
     return protocol.ServerMessage(type="pong").model_dump_json()
 

@@ -91,7 +91,8 @@ class Session:
             self._send_live(event_id, message, created_at_ms)
 
     def reply(self, message: str) -> None:
-        """Answer a client message (pong or error) through the same bounded path."""
+        """A message outside the event order (pong, error, the pools' view), through the same
+        bounded path."""
         if self.state is not State.CLOSING:
             self._write(message)
 

@@ -33,3 +33,5 @@ class GatewaySettings(Settings):
     gateway_shutdown_delay_s: float = Field(default=0.0, ge=0)
     # Connections to Redis for history reads, shared by every socket of the process.
     gateway_history_pool_size: int = Field(default=8, ge=1)
+    # How often the pools' view (backlog, workers) is read from Redis while sockets are open.
+    gateway_pool_view_interval_s: float = Field(default=1.0, gt=0)

@@ -33,6 +33,7 @@ from kubejudge import events, protocol, queue
 from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_worker import heartbeat, metrics, record
+from kubejudge_worker.busytime import BusyTime
 from kubejudge_worker.eventdata import submission_event_data
 from kubejudge_worker.judge import Job, Verdict, judge
 from kubejudge_worker.sandbox import Limits, Sandbox, SandboxError
@@ -64,6 +65,7 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tokens: set[str] = set()
         self._tasks: dict[asyncio.Task[None], str] = {}  # -> the entry id it handles
+        self._busy = BusyTime()
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
 
@@ -145,10 +147,12 @@ class Worker:
     def _start(self, delivery: queue.Delivery) -> None:
         task = asyncio.create_task(self._handle(delivery))
         self._tasks[task] = delivery.entry_id
+        self._busy.started(task)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
+        self._busy.finished(task)
         self._slots.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("judging failed", exc_info=task.exception())
@@ -348,6 +352,7 @@ class Worker:
             tokens=sorted(self._tokens),
             pod_name=os.environ.get("KUBEJUDGE_POD_NAME"),
             sandbox_mode=self.sandbox.mode,
+            busy_ms=self._busy.total_ms(),
         )
 
     @property

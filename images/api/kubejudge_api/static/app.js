@@ -1,6 +1,6 @@
 // The demo page: sign in as a dev user, submit code, and watch every submission's status
 // change live, in every tab of the same user. Talks to the api over HTTP and to the gateway
-// through VerdictFeed (client.js).
+// through VerdictFeed (client.js), whose one socket also brings the worker pools' live view.
 //
 // The gateway is at ws://<this page's host>:2359/ws unless the page is opened with
 // ?gateway=ws://somewhere:port/ws.
@@ -102,6 +102,48 @@ function onEvent({ type, data }) {
   if (type === "verdict") showOutput(data.token).catch((error) => notice(error.message, true));
 }
 
+function showPools(pools) {
+  const rows = pools.map((pool) => {
+    const tr = document.createElement("tr");
+    tr.dataset.pool = pool.pool;
+    const wanted = pool.wanted ?? "–";
+    for (const [name, value] of [
+      ["pool", pool.pool], ["waiting", pool.waiting], ["in-flight", pool.in_flight],
+      ["wanted", wanted], ["live", pool.live], ["busy", pool.busy.toFixed(1)],
+    ]) {
+      const td = document.createElement("td");
+      td.className = name;
+      td.textContent = String(value);
+      tr.append(td);
+    }
+    const bar = document.createElement("td");
+    bar.className = "bar";
+    bar.title = pool.reason || "";
+    bar.append(...Array.from({ length: Math.max(pool.live, pool.wanted ?? 0) }, (_, i) => {
+      const slot = document.createElement("span");
+      slot.className = i < Math.round(pool.busy) ? "busy" : i < pool.live ? "idle" : "coming";
+      return slot;
+    }));
+    tr.append(bar);
+    return tr;
+  });
+  $("pools").replaceChildren(...rows);
+  $("scaling").textContent = pools.map((pool) => pool.reason && `${pool.pool}: ${pool.reason}`).filter(Boolean).join("; ");
+}
+
+async function showProblem() {
+  const id = $("problem").value;
+  $("io").hidden = Boolean(id);
+  $("statement").hidden = !id;
+  if (!id) return;
+  const problem = await api(`/problems/${encodeURIComponent(id)}`);
+  $("statement-title").textContent = problem.title;
+  $("statement-text").textContent = problem.statement;
+  const samples = problem.tests.map((test, i) => `Example ${i + 1}\ninput:\n${test.input.trimEnd()}\noutput:\n${test.expected_output.trimEnd()}`);
+  $("statement-samples").textContent = samples.join("\n");
+  $("statement-hidden").textContent = `${problem.hidden_tests} hidden tests; the first failing test decides the verdict.`;
+}
+
 async function refetch() {
   const fields = "token,language_id,status,time,memory,tests,memory_limit_exceeded";
   const { submissions } = await api(`/users/me/submissions?per_page=50&fields=${fields}`);
@@ -117,6 +159,7 @@ function connect() {
     getToken: async ({ refresh }) => (refresh ? (token = await mintToken(user)) : token),
     onEvent,
     onResync: () => refetch().catch((error) => notice(error.message, true)),
+    onPools: showPools,
     onState: ({ state, retryInMs }) => {
       const pill = $("connection");
       pill.dataset.state = state;
@@ -190,7 +233,7 @@ $("signin").addEventListener("submit", async (event) => {
   }
 });
 $("language").addEventListener("change", sample);
-$("problem").addEventListener("change", () => ($("io").hidden = Boolean($("problem").value)));
+$("problem").addEventListener("change", () => showProblem().catch((error) => notice(error.message, true)));
 $("submit").addEventListener("click", submit);
 
 loadChoices()

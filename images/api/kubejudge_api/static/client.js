@@ -6,7 +6,9 @@
 // replays what was missed while away, or says `resync` when its history no longer reaches back
 // that far; then `onResync` should refetch state over HTTP.
 //
-//   const feed = new VerdictFeed({ url, getToken, onEvent, onResync, onState });
+// The same socket carries the worker pools' view (`pools`, not per user), for `onPools`.
+//
+//   const feed = new VerdictFeed({ url, getToken, onEvent, onResync, onState, onPools });
 //   feed.start();  ...  feed.stop();
 
 const CLOSE_BAD_TOKEN = 4401;
@@ -32,6 +34,7 @@ export class VerdictFeed {
     onEvent = () => {}, // ({ type: "status"|"verdict", id, data }) for every new event, in order
     onResync = () => {}, // () => refetch over HTTP; the history could not cover the gap
     onState = () => {}, // ({ state: "connecting"|"live"|"waiting"|"stopped", retryInMs, code })
+    onPools = null, // ([{ pool, waiting, in_flight, live, busy, wanted, reason }]) on change
     storage = window.sessionStorage, // per tab: each tab resumes from what it has shown
     storageKey = "kubejudge.lastEventId",
     baseDelayMs = 500,
@@ -40,9 +43,10 @@ export class VerdictFeed {
     pongTimeoutMs = 10000,
   }) {
     Object.assign(this, {
-      url, getToken, onEvent, onResync, onState, storage, storageKey,
+      url, getToken, onEvent, onResync, onState, onPools, storage, storageKey,
       baseDelayMs, maxDelayMs, pingIntervalMs, pongTimeoutMs,
     });
+    this.watchPools = onPools !== null; // the gateway sends the view only when asked
     this.socket = null;
     this.attempt = 0;
     this.stopped = true;
@@ -87,6 +91,7 @@ export class VerdictFeed {
     this.refreshToken = false;
     const query = new URLSearchParams({ token });
     if (this.lastEventId) query.set("last_event_id", this.lastEventId);
+    if (this.watchPools) query.set("pools", "1");
     const socket = new WebSocket(`${this.url}?${query}`);
     this.socket = socket;
     socket.onopen = () => {
@@ -115,6 +120,9 @@ export class VerdictFeed {
         if (this.lastEventId && compareEventIds(message.id, this.lastEventId) <= 0) return;
         this.lastEventId = message.id;
         this.onEvent(message);
+        break;
+      case "pools":
+        this.onPools(message.data.pools);
         break;
       case "error":
         console.warn("kubejudge gateway refused a message:", message.data.message);

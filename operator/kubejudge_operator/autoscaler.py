@@ -21,7 +21,7 @@ import kopf
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kubejudge import poolload
+from kubejudge import poolload, poolview
 from kubejudge.scaling import Decision, Memory, Observation, decide
 from kubejudge_operator import metrics, reconcile, resources
 from kubejudge_operator.kube import Kube, KubeError
@@ -191,6 +191,7 @@ class ClusterLoop:
                 memory=state.memory,
             )
         state.memory = decision.memory
+        await self.show_decision(pool, decision)
         if decision.changed:
             await self.resize(owner, pool, decision)
             state.last_decision = {
@@ -219,6 +220,19 @@ class ClusterLoop:
         if state.last_decision is not None:
             entry["lastDecision"] = state.last_decision
         return entry
+
+    async def show_decision(self, pool: WorkerPool, decision: Decision) -> None:
+        """For the pool view of every page (kubejudge.poolview); the page can go without."""
+        if self.redis is None:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await poolview.record_decision(
+                self.redis,
+                pool=pool.name,
+                desired=decision.desired,
+                current=decision.current,
+                reason=decision.reason,
+            )
 
     async def resize(self, owner: Owner, pool: WorkerPool, decision: Decision) -> None:
         deployment = resources.worker_name(owner, pool.name)

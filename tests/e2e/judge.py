@@ -23,7 +23,7 @@ from kubejudge_api.judge0_response import ALL_FIELDS, EXTENSION_FIELDS
 from kubernetes import client
 from redis.asyncio import Redis
 
-from kubejudge import auth, poolload
+from kubejudge import auth, poolload, poolview, protocol
 
 # Judge0's final statuses are every id above 2 (1 In Queue, 2 Processing); 3 is Accepted.
 ACCEPTED = 3
@@ -166,6 +166,19 @@ def busy_pods(redis_url: str, pool: str) -> set[str]:
             await redis.aclose()
 
     return set(asyncio.run(read()))
+
+
+def scaling_record(redis_url: str, pool: str) -> protocol.ScalingRecord | None:
+    """The operator's last decision for the pool, as every page's pool view reads it."""
+
+    async def read() -> protocol.ScalingRecord | None:
+        redis = Redis.from_url(redis_url)
+        try:
+            return await poolview.read_decision(redis, pool)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(read())
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from support.polling import wait_until
 
-from tests.e2e.judge import Judge, assert_one_final_verdict_each, start_burst
+from tests.e2e.judge import Judge, assert_one_final_verdict_each, scaling_record, start_burst
 
 BURST = 24
 WORK_S = 3.0  # each submission sleeps this long in the sandbox: it holds a worker
@@ -50,6 +50,9 @@ def test_a_burst_grows_the_general_pool_from_zero_and_it_returns_to_zero(
     assert max(desired_seen) >= peak and desired_seen[-1] == 0, desired_seen
     # The report (and its plot) saw the same pods Ready, beside desired and current.
     assert summary["peak_ready_workers"] >= peak, summary
+    # Every page's pool view shows what the operator decides, poll by poll.
+    record = wait_until(lambda: scaling_record(judge.redis_url, "general"), what="decision")
+    assert record.desired == 0 and record.reason, record
     plot = burst.report / "timeline.png"
     assert plot.stat().st_size > 10_000
     first_ready = next(t for t, count in ready_seen if count >= 1) - started

@@ -22,7 +22,7 @@ need iptables iptables
 need conntrack conntrack
 need ip iproute2
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
-dpkg-query -W -f "${Status}" busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
+dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
 [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
 need buildah buildah
 need mmdebstrap mmdebstrap

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from kubejudge.languages import LANGUAGES  # noqa: E402
 from tests.e2e.judge import Judge, busy_pods, service_ip  # noqa: E402
+from tests.support.polling import wait_until  # noqa: E402
 
 POLL_S = 0.05
 
@@ -56,17 +57,11 @@ def connect(args: argparse.Namespace) -> Judge:
     )
 
 
-def wait(check: object, *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(POLL_S)
-
-
 def one_run(judge: Judge, *, pool: str, burst: int, work_s: float) -> dict[str, float]:
-    wait(lambda: judge.replicas(pool) == 0 and not judge.pods("worker", pool), timeout_s=600,
-         what="the pool asleep at zero pods")  # fmt: skip
+    wait_until(
+        lambda: judge.replicas(pool) == 0 and not judge.pods("worker", pool),
+        timeout=600, interval=POLL_S, what="the pool asleep at zero pods",
+    )  # fmt: skip
     python = next(i for i, language in LANGUAGES.items() if language.family == "python")
     body = {"source_code": f"import time\ntime.sleep({work_s})\nprint('ok')\n",
             "language_id": python}  # fmt: skip

@@ -87,9 +87,9 @@ def test_the_sandboxs_verdicts_hold_inside_a_pod(judge: Judge) -> None:
 
 
 def test_judged_code_in_a_pod_reaches_no_network_and_no_credentials(judge: Judge) -> None:
-    api_host = judge.api_url.removeprefix("http://").rsplit(":", 1)[0]
+    api = httpx.URL(judge.api_url)
     kube = client.CoreV1Api(judge.api_client).read_namespaced_service("kubernetes", "default")
-    source = ESCAPE_PROBE.format(api=api_host, api_port=2358, kube=kube.spec.cluster_ip)
+    source = ESCAPE_PROBE.format(api=api.host, api_port=api.port, kube=kube.spec.cluster_ip)
     with judge.http("prober") as http:
         token = judge.submit(http, {"source_code": source, "language_id": 71})
         (answer,) = judge.wait_final(http, [token]).values()

@@ -198,7 +198,10 @@ async def test_a_worker_judging_back_to_back_reads_busy_all_along(
     watcher = poolview.PoolWatcher([POOL])
     busy: list[float] = []
     async with running_worker(settings, redis, engine, sandbox, "w-steady", concurrency=1):
-        await watcher.read(redis)  # the first reading has nothing to compare with
+        # The first reading of a worker has nothing to compare with: take it once the worker's
+        # heartbeat is there (a reading before it would make the next one that first one).
+        while (await watcher.read(redis))[0].live == 0:
+            await asyncio.sleep(0.05)
         while (await queue.backlog(redis, POOL)).waiting > 0:
             await asyncio.sleep(0.3)
             state = (await watcher.read(redis))[0]

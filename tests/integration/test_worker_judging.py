@@ -200,7 +200,9 @@ async def test_a_worker_judging_back_to_back_reads_busy_all_along(
     async with running_worker(settings, redis, engine, sandbox, "w-steady", concurrency=1):
         # The first reading of a worker has nothing to compare with: take it once the worker's
         # heartbeat is there (a reading before it would make the next one that first one).
-        while (await watcher.read(redis))[0].live == 0:
+        for _ in range(200):
+            if (await watcher.read(redis))[0].live:
+                break
             await asyncio.sleep(0.05)
         while (await queue.backlog(redis, POOL)).waiting > 0:
             await asyncio.sleep(0.3)

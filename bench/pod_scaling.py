@@ -25,8 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from kubejudge_operator.resources import API_PORT, GATEWAY_PORT, REDIS_PORT
+from kubejudge_operator.resources import REDIS_PORT
 from kubernetes import client, config
+
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

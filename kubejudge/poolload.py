@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from kubejudge import protocol
 from kubejudge.queue import Backlog, backlog, oldest_waiting_age_ms
+from kubejudge.replies import as_text
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ async def live_workers(redis: Redis, pool: str) -> tuple[protocol.Heartbeat, ...
     ids = await redis.zrangebyscore(protocol.worker_index(pool), protocol.now_ms(), "+inf")
     if not ids:
         return ()
-    keys = [protocol.worker_heartbeat(pool, _text(worker_id)) for worker_id in ids]
+    keys = [protocol.worker_heartbeat(pool, as_text(worker_id)) for worker_id in ids]
     workers = []
     for raw in await redis.mget(keys):
         if raw is None:
@@ -56,7 +57,3 @@ async def observe(redis: Redis, pool: str) -> PoolLoad:
         workers=await live_workers(redis, pool),
         oldest_waiting_ms=await oldest_waiting_age_ms(redis, pool),
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

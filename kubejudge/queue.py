@@ -15,6 +15,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from kubejudge import events, protocol
+from kubejudge.replies import as_text
 
 # KEYS: stream, marker. ARGV: token, enqueued_at_ms.
 # Returns the new entry id, or nil when the token is already waiting or being judged.
@@ -133,7 +134,7 @@ async def enqueue(redis: Redis, *, pool: str, token: str) -> str | None:
         token,
         str(entry.enqueued_at_ms),
     )
-    return _text(entry_id) if entry_id else None
+    return as_text(entry_id) if entry_id else None
 
 
 async def backlog(redis: Redis, pool: str) -> Backlog:
@@ -143,7 +144,7 @@ async def backlog(redis: Redis, pool: str) -> Backlog:
     except ResponseError:  # no stream yet: nothing was ever enqueued
         return Backlog(waiting=0, pending=0)
     for group in groups:
-        if _text(group["name"]) == protocol.QUEUE_GROUP:
+        if as_text(group["name"]) == protocol.QUEUE_GROUP:
             return Backlog(waiting=int(group.get("lag") or 0), pending=int(group["pending"]))
     return Backlog(waiting=await redis.xlen(protocol.queue_stream(pool)), pending=0)
 
@@ -160,12 +161,12 @@ async def oldest_waiting_age_ms(redis: Redis, pool: str) -> int:
         return 0
     start = "-"  # no group yet: every entry waits
     for group in groups:
-        if _text(group["name"]) == protocol.QUEUE_GROUP:
-            start = "(" + _text(group["last-delivered-id"])  # exclusive: the next undelivered
+        if as_text(group["name"]) == protocol.QUEUE_GROUP:
+            start = "(" + as_text(group["last-delivered-id"])  # exclusive: the next undelivered
     first = await redis.xrange(stream, min=start, max="+", count=1)
     if not first:
         return 0
-    enqueued_ms = int(_text(first[0][0]).split("-", 1)[0])
+    enqueued_ms = int(as_text(first[0][0]).split("-", 1)[0])
     return max(0, protocol.now_ms() - enqueued_ms)
 
 
@@ -192,7 +193,7 @@ async def read(
     for _, entries in reply or []:
         for entry_id, fields in entries:
             if fields:  # a deleted entry's id can linger in a reply with no fields
-                deliveries.append(Delivery(_text(entry_id), _entry(fields)))
+                deliveries.append(Delivery(as_text(entry_id), _entry(fields)))
     return deliveries
 
 
@@ -214,7 +215,7 @@ async def reclaim(
     for item in pending:
         if len(claimed) >= count:
             break
-        owner, entry_id = _text(item["consumer"]), _text(item["message_id"])
+        owner, entry_id = as_text(item["consumer"]), as_text(item["message_id"])
         if owner == consumer:
             if entry_id in held:
                 continue
@@ -300,8 +301,4 @@ async def dead_letter(redis: Redis, *, pool: str, delivery: Delivery, reason: st
 
 
 def _entry(fields: dict) -> protocol.QueueEntry:
-    return protocol.QueueEntry.from_fields({_text(k): _text(v) for k, v in fields.items()})
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return protocol.QueueEntry.from_fields({as_text(k): as_text(v) for k, v in fields.items()})

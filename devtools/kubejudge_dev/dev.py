@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from kubejudge.db.engine import create_engine, migrate
 from kubejudge.settings import Settings
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT
 from kubejudge_dev import localservices, seed
 
 STATE_DIR = Path(".kubejudge")
@@ -36,7 +37,7 @@ class DevContext:
     env: dict[str, str]  # the environment every child gets (KUBEJUDGE_* URLs and switches)
     host: str
     api_port: int
-    gateway_port: int = 2359
+    gateway_port: int = GATEWAY_PORT
 
 
 @dataclass
@@ -62,7 +63,7 @@ def api_child(context: DevContext) -> Child | None:
 
 def gateway_child(context: DevContext) -> Child | None:
     page = f"http://{context.host}:{context.api_port}/"
-    if context.gateway_port != 2359:  # the page assumes 2359 unless told otherwise
+    if context.gateway_port != GATEWAY_PORT:  # the page assumes it unless told otherwise
         page += f"?gateway=ws://{context.host}:{context.gateway_port}/ws"
     return Child(
         name="gateway",
@@ -89,8 +90,8 @@ CHILDREN: list[Callable[[DevContext], Child | None]] = [api_child, gateway_child
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
-    parser.add_argument("--api-port", type=int, default=2358)
-    parser.add_argument("--gateway-port", type=int, default=2359)
+    parser.add_argument("--api-port", type=int, default=API_PORT)
+    parser.add_argument("--gateway-port", type=int, default=GATEWAY_PORT)
     parser.add_argument(
         "--state-dir", type=Path, default=STATE_DIR, help="where local Redis/PostgreSQL keep data"
     )

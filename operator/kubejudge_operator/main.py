@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from kubejudge.wellknown import OPERATOR_METRICS_PORT
 from kubejudge_operator import autoscaler, reconcile, startup_hooks
 from kubejudge_operator.resources import MANAGED_BY
 from kubejudge_operator.settings import OperatorSettings
@@ -80,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="serve Prometheus /metrics on this port (default: KUBEJUDGE_OPERATOR_METRICS_PORT"
-        " or 9101; 0 turns it off)",
+        f" or {OPERATOR_METRICS_PORT}; 0 turns it off)",
     )
     parser.add_argument(
         "--standalone",

@@ -14,12 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT, SANDBOX_ROOT, WORKER_METRICS_PORT
 from kubejudge_operator.spec import ClusterSpec, Owner, Store, WorkerPool
 
-API_PORT = 2358
-GATEWAY_PORT = 2359
-WORKER_METRICS_PORT = 9102  # the worker's /metrics, /healthz, /readyz
-SANDBOX_ROOT = "/var/lib/kubejudge/sandbox"  # the worker's default sandbox_root
 # Pod stop: the worker drains this long past the max wall time; the kubelet waits longer.
 DRAIN_MARGIN_S = 15
 GRACE_MARGIN_S = 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from kubejudge.settings import Settings
+from kubejudge.wellknown import OPERATOR_METRICS_PORT
 
 
 class OperatorSettings(Settings):
@@ -14,4 +15,4 @@ class OperatorSettings(Settings):
     # are put back at once (the operator watches its children).
     reconcile_interval_s: float = Field(default=30.0, gt=0)
     # The operator's own /metrics (Prometheus); its liveness is kopf's --liveness endpoint.
-    operator_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    operator_metrics_port: int = Field(default=OPERATOR_METRICS_PORT, ge=0, le=65535)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubejudge_operator.resources import API_PORT, GATEWAY_PORT, REDIS_PORT
+from kubejudge_operator.resources import REDIS_PORT
 from node import fixture as nodefixture  # tests/ is on sys.path, as for support
 from support.polling import wait_until
 
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT
 from tests.e2e.judge import Judge, service_ip
 
 ROOT = Path(__file__).resolve().parents[2]

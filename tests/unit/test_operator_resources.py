@@ -13,8 +13,9 @@ from kubejudge_operator import resources
 from kubejudge_operator.reconcile import endpoint_of
 from kubejudge_operator.resources import Endpoint
 from kubejudge_operator.spec import ClusterSpec, Owner
-from kubejudge_worker.settings import WorkerSettings
 from pydantic import ValidationError
+
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT, SANDBOX_ROOT
 
 OWNER = Owner(name="judge", namespace="contest", uid="0b8e-uid")
 CRD = Path(__file__).resolve().parents[2] / "charts/kubejudge/crds/judgecluster.yaml"
@@ -100,11 +101,10 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
     }
     # The writable places under the read-only root: scratch, and the compiled boxd.
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {"tmp": "/tmp", "sandbox": resources.SANDBOX_ROOT}
+    assert mounts == {"tmp": "/tmp", "sandbox": SANDBOX_ROOT}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert set(volumes) == set(mounts)
     assert all("emptyDir" in volume for volume in volumes.values())
-    assert str(WorkerSettings.model_fields["sandbox_root"].default) == resources.SANDBOX_ROOT
     env_names = {item["name"]: item.get("value") for item in container["env"]}
     assert int(env_names["KUBEJUDGE_DRAIN_TIMEOUT_S"]) < pod["terminationGracePeriodSeconds"]
     env = {item["name"]: item for item in container["env"]}
@@ -147,9 +147,9 @@ def test_frontends_have_their_replicas_ports_and_services() -> None:
     built = children(make_spec(api={"replicas": 3}))
     api = built[("Deployment", "judge-api")]
     assert api["spec"]["replicas"] == 3
-    assert api["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 2358
+    assert api["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == API_PORT
     service = built[("Service", "judge-gateway")]
-    assert service["spec"]["ports"][0]["port"] == 2359
+    assert service["spec"]["ports"][0]["port"] == GATEWAY_PORT
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "gateway"
     assert built[("PodDisruptionBudget", "judge-api")]["spec"]["maxUnavailable"] == 1
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from kubejudge.settings import Settings
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT
 from kubejudge_dev.loadtest.driver import LoadError, LoadPlan, Target, run_load
 from kubejudge_dev.loadtest.report import write_report
 from kubejudge_dev.loadtest.sampler import ClusterRef
@@ -29,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--burst", type=int, metavar="N", help="send N submissions at once")
     load.add_argument("--rate", type=float, metavar="PER_S", help="arrivals per second")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds (with --rate)")
-    parser.add_argument("--api", default="http://127.0.0.1:2358", help="api base URL")
-    parser.add_argument("--gateway", default="ws://127.0.0.1:2359", help="gateway base URL")
+    parser.add_argument("--api", default=f"http://127.0.0.1:{API_PORT}", help="api base URL")
+    parser.add_argument(
+        "--gateway", default=f"ws://127.0.0.1:{GATEWAY_PORT}", help="gateway base URL"
+    )
     parser.add_argument("--users", type=int, default=4, help="distinct users (one socket each)")
     parser.add_argument("--language-id", type=int, default=71, help="Judge0 language id")
     parser.add_argument(

@@ -9,6 +9,7 @@ import logging
 import uvicorn
 
 from kubejudge.db.engine import migrate
+from kubejudge.wellknown import API_PORT
 from kubejudge_api.app import create_app
 from kubejudge_api.settings import ApiSettings
 
@@ -17,7 +18,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
-    parser.add_argument("--port", type=int, default=2358, help="port (default 2358, Judge0's)")
+    parser.add_argument(
+        "--port", type=int, default=API_PORT, help=f"port (default {API_PORT}, Judge0's)"
+    )
     parser.add_argument("--migrate", action="store_true", help="run database migrations, then exit")
     parser.add_argument(
         "--dev-tokens",

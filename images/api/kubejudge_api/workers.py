@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from kubejudge import protocol, queue
+from kubejudge import poolload, queue
 
 
 async def summary(redis: Redis, pools: list[str]) -> list[dict[str, Any]]:
@@ -20,16 +20,7 @@ async def summary(redis: Redis, pools: list[str]) -> list[dict[str, Any]]:
 
 
 async def _pool(redis: Redis, pool: str) -> dict[str, Any]:
-    now = protocol.now_ms()
-    worker_ids = await redis.zrangebyscore(protocol.worker_index(pool), now, "+inf")
-    heartbeats = []
-    if worker_ids:
-        keys = [protocol.worker_heartbeat(pool, _text(worker_id)) for worker_id in worker_ids]
-        heartbeats = [
-            protocol.Heartbeat.model_validate_json(raw)
-            for raw in await redis.mget(keys)
-            if raw is not None
-        ]
+    heartbeats = await poolload.live_workers(redis, pool)
     slots = sum(heartbeat.concurrency for heartbeat in heartbeats)
     working = sum(min(len(heartbeat.tokens), heartbeat.concurrency) for heartbeat in heartbeats)
     backlog = await queue.backlog(redis, pool)
@@ -42,7 +33,3 @@ async def _pool(redis: Redis, pool: str) -> dict[str, Any]:
         "paused": 0,
         "failed": 0,
     }
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 
 from kubejudge import protocol
+from kubejudge.replies import as_text
 
 
 class EventId(NamedTuple):
@@ -94,19 +95,15 @@ async def read(redis: Redis, *, user_id: str, after: EventId | None, limit: int)
     entries = results[1] if after is not None else []
     return History(
         exists=True,
-        top=EventId.parse(_text(info["last-generated-id"])),
-        first=EventId.parse(_text(first[0])) if first else None,
+        top=EventId.parse(as_text(info["last-generated-id"])),
+        first=EventId.parse(as_text(first[0])) if first else None,
         length=int(info["length"]),
         entries_added=int(info["entries-added"]),
         after=[
             HistoryEntry(
-                id=EventId.parse(_text(entry_id)),
+                id=EventId.parse(as_text(entry_id)),
                 event=protocol.Event.model_validate_json(fields[b"event"]),
             )
             for entry_id, fields in entries
         ],
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

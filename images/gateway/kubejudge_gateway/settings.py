@@ -5,14 +5,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from kubejudge.settings import Settings
+from kubejudge.wellknown import GATEWAY_PORT
 
 
 class GatewaySettings(Settings):
     gateway_host: str = "0.0.0.0"  # noqa: S104 - a pod's port must be reachable from its Service
-    gateway_port: int = Field(default=2359, ge=0, le=65535)
+    gateway_port: int = Field(default=GATEWAY_PORT, ge=0, le=65535)
     # Origins (scheme://host[:port]) whose pages may open sockets, e.g. the api's public URL.
     # Empty (the default) admits only pages served from the gateway's own host name, on any
-    # port: the dev page at http://HOST:2358 works and a foreign site cannot hijack a session.
+    # port: the dev page at the api's port works and a foreign site cannot hijack a session.
     # Clients that send no Origin (not a browser, so no ambient credentials) are always let in.
     gateway_allowed_origins: list[str] = Field(default_factory=list)
     # A socket whose unsent bytes pass this is a slow consumer and is closed with 1013.

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from kubejudge.settings import DEFAULT_POOL, Settings
+from kubejudge.wellknown import SANDBOX_ROOT, WORKER_METRICS_PORT
 
 
 class WorkerSettings(Settings):
@@ -22,11 +23,11 @@ class WorkerSettings(Settings):
     # On SIGTERM, running submissions get this long to finish before they are released.
     drain_timeout_s: float = Field(default=25.0, ge=0)
     # /metrics, /healthz, /readyz; 0 turns the HTTP port off (tests that run many workers).
-    metrics_port: int = Field(default=9102, ge=0, le=65535)
+    metrics_port: int = Field(default=WORKER_METRICS_PORT, ge=0, le=65535)
     sandbox_mode: Literal["bwrap", "rlimit"] = "bwrap"
     # rlimit mode cannot hide the host's files or network from a program: opt in explicitly.
     sandbox_allow_rlimit_mode: bool = False
-    sandbox_root: Path = Path("/var/lib/kubejudge/sandbox")
+    sandbox_root: Path = Path(SANDBOX_ROOT)
     sandbox_use_cgroups: bool = True
     # Compilers get fixed limits (Judge0 does the same); submissions choose only run limits.
     compile_cpu_time_s: float = Field(default=15.0, gt=0)

@@ -19,15 +19,26 @@ from node import fixture as nodefixture  # tests/ is on sys.path, as for support
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import images as support_images
 
 from kubejudge.db.engine import create_engine, migrate
 from kubejudge.db.models import Base
 from kubejudge.settings import Settings
 
+TESTS = Path(__file__).resolve().parent
+# The tiers that look inside the images or run them in pods.
+IMAGE_TIERS = (TESTS / "images", TESTS / "e2e")
+
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    # A cold build of the node takes minutes: here it counts against no test's timeout.
-    if os.environ.get("KUBEJUDGE_CLUSTER_DIR") or session.config.option.collectonly:
+    # Cold builds of the node and the images take minutes: here they count against no test's
+    # timeout, and only for the tiers selected. Their fixtures then find them all cached.
+    if session.config.option.collectonly:
+        return
+    tiers = {Path(str(item.fspath)).parent for item in session.items}
+    if any(tier in tiers for tier in IMAGE_TIERS):
+        support_images.make_images(cluster_dir=None)
+    if os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
         return
     if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
         nodefixture.build_binaries()

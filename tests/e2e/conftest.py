@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from kubejudge_operator.resources import REDIS_PORT
 from node import fixture as nodefixture  # tests/ is on sys.path, as for support
+from support import images as support_images
 from support.polling import wait_until
 
 from kubejudge.wellknown import API_PORT, GATEWAY_PORT
@@ -28,38 +28,15 @@ from tests.e2e.judge import Judge, service_ip
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubejudge"
 EXAMPLE = ROOT / "examples" / "judgecluster.yaml"
-IMAGES_SH = ROOT / "scripts" / "images.sh"
 # The README's names: `helm install kubejudge charts/kubejudge -n kubejudge --create-namespace`.
 RELEASE = "kubejudge"
 NAMESPACE = "kubejudge"
-IMAGE_TAG = "dev"
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # Binaries and images take minutes cold: built here, outside every test's timeout, and only
-    # when an e2e test was selected. The cluster fixture then finds them all cached.
-    if session.config.option.collectonly or os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
-        return
-    if any(Path(str(item.fspath)).parent == Path(__file__).parent for item in session.items):
-        make_images(cluster_dir=None)
-
-
-def make_images(*, cluster_dir: Path | None) -> None:
-    """`scripts/images.sh` (what `make images` runs); with a cluster, also imported into its
-    node (only images not already there). Never into another cluster that happens to run."""
-    state_dir = str(cluster_dir) if cluster_dir is not None else "/nonexistent"
-    result = subprocess.run(
-        ["bash", str(IMAGES_SH), IMAGE_TAG], stdout=subprocess.DEVNULL, stderr=sys.stderr,
-        env=os.environ | {"CLUSTER_STATE_DIR": state_dir}, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"scripts/images.sh failed with exit code {result.returncode}")
 
 
 @pytest.fixture(scope="session")
 def images(cluster: nodefixture.Cluster) -> None:
     """The images in the node's containerd (already built: only the import is left)."""
-    make_images(cluster_dir=cluster.state_dir)
+    support_images.make_images(cluster_dir=cluster.state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +68,7 @@ def operator_release(
     # is its appVersion, what a release publishes; `make images` tags them `dev`.
     helm(
         "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
-        "--wait", "--timeout", "3m", "--set", f"images.operator.tag={IMAGE_TAG}",
+        "--wait", "--timeout", "3m", "--set", f"images.operator.tag={support_images.TAG}",
     )  # fmt: skip
     yield RELEASE
     # test_5 tears down; after a failure this does instead (and may find nothing to do): the

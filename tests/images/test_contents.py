@@ -1,8 +1,8 @@
-"""Inside each image `make images` built (buildah's storage, tag $IMAGE_TAG, default dev): its
+"""Inside each image `make images` built (buildah's storage, tag dev): its
 own role imports, its `kubejudge` offers that role only, and the other roles' packages and the
 heavy libraries it never imports are absent; the managed stores' images start and answer.
 
-Runs where the images exist (the e2e tier builds them first); elsewhere it skips, saying so.
+The session builds the images first (tests/conftest.py), as `make images` would.
 Each check is a process in a throwaway container (`buildah run --isolation chroot`).
 """
 
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 from kubejudge_operator import resources
+from support.images import TAG
 
-TAG = os.environ.get("IMAGE_TAG", "dev")
 ROLES = ("api", "gateway", "operator", "worker")
 DEVELOPMENT = ("kubejudge_dev", "matplotlib", "rich")
 DATABASE = ("sqlalchemy", "alembic", "asyncpg")
@@ -58,8 +57,7 @@ def container_of(image: str) -> Iterator[str]:
     present = subprocess.run(
         ["buildah", "inspect", "--type", "image", image], capture_output=True, check=False
     )
-    if present.returncode != 0:
-        pytest.skip(f"{image} is not built (make images)")
+    assert present.returncode == 0, f"{image} is not built: tests/conftest.py builds it first"
     container = _buildah("from", "--quiet", "--pull-never", image).strip()
     try:
         yield container

@@ -23,8 +23,11 @@ from redis.exceptions import RedisError
 
 from kubejudge import poolload, poolview
 from kubejudge.scaling import Decision, Memory, Observation, decide
-from kubejudge_operator import metrics, reconcile, resources
+from kubejudge_operator import metrics, reconcile
 from kubejudge_operator.kube import Kube, KubeError
+from kubejudge_operator.resources.meta import name_of, selector_labels, worker_name
+from kubejudge_operator.resources.stores import redis_url_managed
+from kubejudge_operator.resources.workers import DELETION_COST_ANNOTATION, deletion_cost
 from kubejudge_operator.settings import OperatorSettings
 from kubejudge_operator.spec import ClusterSpec, Owner, WorkerPool
 
@@ -109,7 +112,7 @@ class ClusterLoop:
         try:
             open_egress = await reconcile.reconcile_cluster(self.kube, dict(self.body))
             url = await reconcile.store_url(
-                self.kube, owner, spec.redis, managed_url=resources.redis_url_managed(owner)
+                self.kube, owner, spec.redis, managed_url=redis_url_managed(owner)
             )
         except KubeError as error:
             self.conditions.set("Reconciled", False, "ApplyFailed", str(error))
@@ -166,7 +169,7 @@ class ClusterLoop:
     async def scale_pool(
         self, owner: Owner, pool: WorkerPool, load: poolload.PoolLoad
     ) -> dict[str, Any] | None:
-        deployment = resources.worker_name(owner, pool.name)
+        deployment = worker_name(owner, pool.name)
         current = await self.kube.replicas(owner.namespace, deployment)
         if current is None:  # not created yet; the next reconcile creates it
             return None
@@ -235,7 +238,7 @@ class ClusterLoop:
             )
 
     async def resize(self, owner: Owner, pool: WorkerPool, decision: Decision) -> None:
-        deployment = resources.worker_name(owner, pool.name)
+        deployment = worker_name(owner, pool.name)
         await self.kube.scale(owner.namespace, deployment, decision.desired)
         up = decision.desired > decision.current
         log.info("%s/%s pool %s: %s", owner.namespace, owner.name, pool.name, decision.reason)
@@ -252,15 +255,13 @@ class ClusterLoop:
         """Busy pods cost more to delete, so the ReplicaSet picks idle ones (KEP-2255).
         Kept current while a scale-down is pending; returns how many pods changed."""
         changed = 0
-        selector = resources.selector_labels(owner, "worker", pool.name)
+        selector = selector_labels(owner, "worker", pool.name)
         for pod in await self.kube.select("Pod", owner.namespace, selector):
             name = pod["metadata"]["name"]
-            want = resources.deletion_cost(name in busy_pods)
-            have = (pod["metadata"].get("annotations") or {}).get(
-                resources.DELETION_COST_ANNOTATION
-            )
+            want = deletion_cost(name in busy_pods)
+            have = (pod["metadata"].get("annotations") or {}).get(DELETION_COST_ANNOTATION)
             if have != want:
-                annotations = {resources.DELETION_COST_ANNOTATION: want}
+                annotations = {DELETION_COST_ANNOTATION: want}
                 with contextlib.suppress(KubeError):  # a pod may vanish meanwhile
                     await self.kube.merge_patch(
                         "Pod", owner.namespace, name, {"metadata": {"annotations": annotations}}
@@ -271,9 +272,7 @@ class ClusterLoop:
     async def check_ready(self, owner: Owner) -> None:
         missing = []
         for component in ("api", "gateway"):
-            found = await self.kube.get(
-                "Deployment", owner.namespace, resources.name_of(owner, component)
-            )
+            found = await self.kube.get("Deployment", owner.namespace, name_of(owner, component))
             if found is None or not (found.get("status") or {}).get("availableReplicas"):
                 missing.append(component)
         ready = (

@@ -1,7 +1,7 @@
 """`kubejudge operator`: the kopf handlers, each a docstring and one delegating call.
 
 The logic lives in plain modules: `reconcile` (children), `autoscaler` (the per-cluster loop),
-`resources` (pure manifests), `kube` (the API calls).
+`resources` (pure manifests, a module per kind of child), `kube` (the API calls).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import kopf
 
 from kubejudge.wellknown import OPERATOR_METRICS_PORT
 from kubejudge_operator import autoscaler, reconcile, startup_hooks
-from kubejudge_operator.resources import MANAGED_BY
+from kubejudge_operator.resources.meta import MANAGED_BY
 from kubejudge_operator.settings import OperatorSettings
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 

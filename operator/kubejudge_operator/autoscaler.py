@@ -10,6 +10,7 @@ unreachable every pool keeps its size and the RedisReachable condition says why.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import logging
 import time
@@ -22,7 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kubejudge import poolload, poolview
-from kubejudge.scaling import Decision, Memory, Observation, decide
+from kubejudge.scaling import Decision, Memory, Observation, decide, wants_fewer
 from kubejudge_operator import metrics, reconcile
 from kubejudge_operator.kube import Kube, KubeError
 from kubejudge_operator.resources.meta import name_of, selector_labels, worker_name
@@ -179,20 +180,11 @@ class ClusterLoop:
             busy=min(load.busy, current),
             current=current,
         )
+        if wants_fewer(pool.limits, seen):
+            marked = await self.mark_deletion_costs(owner, pool, load.busy_pods)
+            seen = dataclasses.replace(seen, marking=marked > 0)
         state = self.pools.setdefault(pool.name, PoolState())
         decision = decide(limits=pool.limits, seen=seen, memory=state.memory, now=time.monotonic())
-        shrinking = decision.desired < current or decision.memory.below_since is not None
-        marked = await self.mark_deletion_costs(owner, pool, load.busy_pods) if shrinking else 0
-        if marked and decision.desired < current:
-            # The ReplicaSet ranks pods from its own cache: let the new costs reach it first,
-            # and shrink on the next poll (the memory still says since when we wanted fewer).
-            decision = Decision(
-                current=current,
-                desired=current,
-                need=decision.need,
-                reason=f"hold {current}: marking busy pods before scaling down",
-                memory=state.memory,
-            )
         state.memory = decision.memory
         await self.show_decision(pool, decision)
         if decision.changed:

@@ -1,5 +1,5 @@
 """One loop per JudgeCluster (a kopf daemon): scale every worker pool from its queue each poll,
-re-apply the children now and then, and report it all in status, Events and metrics.
+and report it in status, Events and metrics (with the conditions `reapply` sets).
 
 Per pool and poll: read the backlog and the heartbeats from Redis, ask `kubejudge.scaling` for
 the size, and when it changes, mark busy pods with a high pod-deletion cost BEFORE shrinking, so
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,10 +23,11 @@ from redis.exceptions import RedisError
 
 from kubejudge import poolload, poolview
 from kubejudge.scaling import Decision, Memory, Observation, decide, wants_fewer
-from kubejudge_operator import metrics, reconcile
+from kubejudge_operator import metrics
+from kubejudge_operator.clusterstate import ClusterState
+from kubejudge_operator.conditions import utc_now
 from kubejudge_operator.kube import Kube, KubeError
 from kubejudge_operator.resources.meta import name_of, selector_labels, worker_name
-from kubejudge_operator.resources.stores import redis_url_managed
 from kubejudge_operator.resources.workers import DELETION_COST_ANNOTATION, deletion_cost
 from kubejudge_operator.settings import OperatorSettings
 from kubejudge_operator.spec import ClusterSpec, Owner, WorkerPool
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 READY_CHECK_S = 5.0
 
 
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class PoolState:
     memory: Memory = field(default_factory=Memory)
@@ -48,50 +44,22 @@ class PoolState:
 
 
 @dataclass
-class Conditions:
-    """Conditions by type, each keeping the time it last changed status."""
-
-    items: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def set(self, kind: str, ok: bool, reason: str, message: str) -> None:
-        status = "True" if ok else "False"
-        old = self.items.get(kind)
-        since = old["lastTransitionTime"] if old and old["status"] == status else utc_now()
-        self.items[kind] = {
-            "type": kind,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": since,
-        }
-
-    def ok(self, kind: str) -> bool:
-        return self.items.get(kind, {}).get("status") == "True"
-
-    def listed(self) -> list[dict[str, str]]:
-        return [self.items[kind] for kind in sorted(self.items)]
-
-
-@dataclass
 class ClusterLoop:
     kube: Kube
     settings: OperatorSettings
     body: kopf.Body
+    state: ClusterState
     pools: dict[str, PoolState] = field(default_factory=dict)
-    conditions: Conditions = field(default_factory=Conditions)
     redis: Redis | None = None
     redis_url: str | None = None
     written: dict[str, Any] = field(default_factory=dict)
-    next_reconcile: float = 0.0
     next_ready_check: float = 0.0
 
     async def tick(self) -> None:
         owner = Owner.of(dict(self.body))
         spec = ClusterSpec.model_validate(dict(self.body["spec"]))
         now = time.monotonic()
-        if now >= self.next_reconcile:
-            await self.reconcile(owner, spec)
-            self.next_reconcile = now + self.settings.reconcile_interval_s
+        await self.follow_redis()
         pools: dict[str, dict[str, Any]] = {}
         loads = await self.observe(owner, spec)
         if loads is not None:
@@ -109,39 +77,17 @@ class ClusterLoop:
             metrics.forget(namespace=owner.namespace, cluster=owner.name, pool=gone)
         await self.write_status(owner, pools)
 
-    async def reconcile(self, owner: Owner, spec: ClusterSpec) -> None:
+    async def follow_redis(self) -> None:
+        """Connect to the Redis the last re-apply found, when that is another one."""
+        url = self.state.redis_url
+        if url == self.redis_url or url is None:
+            return
+        await self.close()
+        self.redis_url = url
         try:
-            open_egress = await reconcile.reconcile_cluster(self.kube, dict(self.body))
-            url = await reconcile.store_url(
-                self.kube, owner, spec.redis, managed_url=redis_url_managed(owner)
-            )
-        except KubeError as error:
-            self.conditions.set("Reconciled", False, "ApplyFailed", str(error))
-            log.warning("reconciling %s/%s failed: %s", owner.namespace, owner.name, error)
-            return
-        self.conditions.set("Reconciled", True, "Applied", "every child matches the spec")
-        self.report_egress(owner, open_egress)
-        if url != self.redis_url:
-            await self.close()
-            self.redis_url = url
-            try:
-                self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            except ValueError as error:  # not a redis:// URL: say so, keep the sizes
-                self.conditions.set("RedisReachable", False, "BadRedisURL", str(error))
-
-    def report_egress(self, owner: Owner, open_egress: list[str]) -> None:
-        """WorkerEgressRestricted, plus a Warning Event and log line whenever what is open
-        changes (not every reconcile)."""
-        if not open_egress:
-            message = "worker pods reach only their stores' addresses and DNS"
-            self.conditions.set("WorkerEgressRestricted", True, "Restricted", message)
-            return
-        message = "; ".join(open_egress)
-        before = self.conditions.items.get("WorkerEgressRestricted", {}).get("message")
-        self.conditions.set("WorkerEgressRestricted", False, "OpenToAnyAddress", message)
-        if message != before:
-            log.warning("%s/%s: %s", owner.namespace, owner.name, message)
-            kopf.event(self.body, type="Warning", reason="WorkerEgressOpen", message=message)
+            self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        except ValueError as error:  # not a redis:// URL: say so, keep the sizes
+            self.state.conditions.set("RedisReachable", False, "BadRedisURL", str(error))
 
     async def observe(self, owner: Owner, spec: ClusterSpec) -> dict[str, poolload.PoolLoad] | None:
         if self.redis is None:  # no usable URL yet (see the RedisReachable condition)
@@ -154,16 +100,16 @@ class ClusterLoop:
             }
         except (RedisError, OSError) as error:
             if (
-                self.conditions.ok("RedisReachable")
-                or "RedisReachable" not in self.conditions.items
+                self.state.conditions.ok("RedisReachable")
+                or "RedisReachable" not in self.state.conditions.items
             ):
                 log.warning("Redis of %s/%s unreachable: %s", owner.namespace, owner.name, error)
-            self.conditions.set(
+            self.state.conditions.set(
                 "RedisReachable", False, "RedisUnreachable", f"keeping pool sizes: {error}"
             )
             metrics.REDIS_UP.labels(**labels).set(0)
             return None
-        self.conditions.set("RedisReachable", True, "RedisAnswered", "queue depths are read")
+        self.state.conditions.set("RedisReachable", True, "RedisAnswered", "queue depths are read")
         metrics.REDIS_UP.labels(**labels).set(1)
         return loads
 
@@ -269,24 +215,24 @@ class ClusterLoop:
                 missing.append(component)
         ready = (
             not missing
-            and self.conditions.ok("Reconciled")
-            and self.conditions.ok("RedisReachable")
+            and self.state.conditions.ok("Reconciled")
+            and self.state.conditions.ok("RedisReachable")
         )
         if ready:
-            self.conditions.set("Ready", True, "Available", "api, gateway and Redis are up")
+            self.state.conditions.set("Ready", True, "Available", "api, gateway and Redis are up")
         elif missing:
-            self.conditions.set(
+            self.state.conditions.set(
                 "Ready", False, "NotAvailable", f"no available {' or '.join(missing)}"
             )
         else:
-            self.conditions.set("Ready", False, "Degraded", "see the other conditions")
+            self.state.conditions.set("Ready", False, "Degraded", "see the other conditions")
 
     async def write_status(self, owner: Owner, pools: dict[str, dict[str, Any]]) -> None:
         status: dict[str, Any] = {
             "pools": pools,
             "backlog": sum(entry["backlog"] for entry in pools.values()),
             "workers": sum(entry["current"] for entry in pools.values()),
-            "conditions": self.conditions.listed(),
+            "conditions": self.state.conditions.listed(),
         }
         if status == self.written:
             return
@@ -308,10 +254,15 @@ class ClusterLoop:
 
 
 async def run(
-    *, kube: Kube, settings: OperatorSettings, body: kopf.Body, stopped: kopf.DaemonStopped
+    *,
+    kube: Kube,
+    settings: OperatorSettings,
+    body: kopf.Body,
+    state: ClusterState,
+    stopped: kopf.DaemonStopped,
 ) -> None:
     """Until the JudgeCluster goes away or the operator stops."""
-    loop = ClusterLoop(kube=kube, settings=settings, body=body)
+    loop = ClusterLoop(kube=kube, settings=settings, body=body, state=state)
     try:
         while not stopped:
             try:

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from kubejudge_operator.resources import REDIS_PORT
+from kubejudge_operator.resources.stores import REDIS_PORT
 from kubernetes import client, config
 
 from kubejudge.wellknown import API_PORT, GATEWAY_PORT

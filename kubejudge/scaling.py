@@ -16,6 +16,8 @@ The rules (DESIGN.md "Autoscaling"), and why they beat KEDA + HPA defaults:
   them with a pod-deletion cost), so a scale-down only ever removes idle workers.
 - min 0 scales to zero once idle for the delay, and wakes in the first poll that sees work.
 - A max lowered below the current size applies without waiting, still never below busy.
+- No scale-down in a poll that just changed the busy pods' deletion costs: the ReplicaSet picks
+  the pods to remove from its own cache, so the new costs get one poll to reach it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Observation:
     pending: int  # delivered and not yet acknowledged: being judged
     busy: int  # workers judging at least one submission
     current: int  # replicas the pool has now (asked for, ready or not)
+    # Busy pods' deletion costs were changed this poll: the ReplicaSet may not see them yet.
+    marking: bool = False
 
     @property
     def backlog(self) -> int:
@@ -84,6 +88,17 @@ class Decision:
     reason: str
     memory: Memory = field(default_factory=Memory)
 
+    @classmethod
+    def hold(cls, current: int, *, need: int, reason: str, memory: Memory) -> Decision:
+        """Keep the size; `reason` says why, after "hold N: "."""
+        return cls(
+            current=current,
+            desired=current,
+            need=need,
+            reason=f"hold {current}: {reason}",
+            memory=memory,
+        )
+
     @property
     def changed(self) -> bool:
         return self.desired != self.current
@@ -95,8 +110,22 @@ def need_for(limits: PoolLimits, backlog: int) -> int:
     return min(max(raw, limits.min_replicas), limits.max_replicas)
 
 
+def wants_fewer(limits: PoolLimits, seen: Observation) -> bool:
+    """Whether a scale-down may come, now or after the delay: the time to mark busy pods."""
+    return need_for(limits, seen.backlog) < seen.current
+
+
 def decide(*, limits: PoolLimits, seen: Observation, memory: Memory, now: float) -> Decision:
     """The size the pool should have now; `now` is a monotonic time in seconds."""
+    decision = _size(limits=limits, seen=seen, memory=memory, now=now)
+    if seen.marking and decision.desired < seen.current:
+        # Shrink on the next poll; `memory` still says since when the pool wanted fewer.
+        reason = "marking busy pods before scaling down"
+        return Decision.hold(seen.current, need=decision.need, reason=reason, memory=memory)
+    return decision
+
+
+def _size(*, limits: PoolLimits, seen: Observation, memory: Memory, now: float) -> Decision:
     need = need_for(limits, seen.backlog)
     current = seen.current
     load = f"backlog {seen.backlog} ({seen.waiting} waiting, {seen.pending} in flight)"
@@ -128,23 +157,13 @@ def decide(*, limits: PoolLimits, seen: Observation, memory: Memory, now: float)
     waited = now - held.below_since if held.below_since is not None else 0.0
     if waited < limits.scale_down_delay_s:
         left = limits.scale_down_delay_s - waited
-        return Decision(
-            current=current,
-            desired=current,
-            need=need,
-            reason=f"hold {current}: {load} wants {held.peak}, scale down in {left:.0f} s",
-            memory=held,
-        )
+        reason = f"{load} wants {held.peak}, scale down in {left:.0f} s"
+        return Decision.hold(current, need=need, reason=reason, memory=held)
     # The highest need of the last delay: a pool shrinks only to what it recently needed.
     desired = max(held.peak, floor)
     if desired == current:
-        return Decision(
-            current=current,
-            desired=current,
-            need=need,
-            reason=f"hold {current}: {load}, {seen.busy} busy, wanted {held.peak} lately",
-            memory=held,
-        )
+        reason = f"{load}, {seen.busy} busy, wanted {held.peak} lately"
+        return Decision.hold(current, need=need, reason=reason, memory=held)
     return Decision(
         current=current,
         desired=desired,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kubejudge.languages import FAMILIES
+from kubejudge.languages import FAMILIES, LANGUAGES
 
 DEFAULT_POOL = "default"
 
@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         if wildcard is None:
             raise LookupError(f"no worker pool judges {family!r}")
         return wildcard
+
+    def pool_for_language(self, language_id: int) -> str:
+        """The pool whose queue a submission in this Judge0 language id goes to."""
+        return self.pool_for(LANGUAGES[language_id].family)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -2,7 +2,7 @@
 # Build every kubejudge image from images/Dockerfile, one target each:
 #   scripts/images.sh [TAG]        (default tag: dev, as examples/judgecluster.yaml names them)
 # kubejudge/{api,gateway,operator,worker}:TAG, and the managed stores under the names the
-# operator defaults to (operator/kubejudge_operator/resources.py DEFAULT_*_IMAGE).
+# operator defaults to (operator/kubejudge_operator/resources/stores.py DEFAULT_*_IMAGE).
 #
 # With docker or podman running, they build with the Dockerfile's public base images. Otherwise
 # (no registry reachable) buildah builds on bases made here (scripts/image-bases.sh), then each
@@ -26,7 +26,7 @@ log() { echo "images: $*" >&2; }
 # The store's image as the operator names it by default: the one place that name is written.
 store_image() {
   local constant="DEFAULT_${1^^}_IMAGE"
-  sed -n "s/^$constant = \"\(.*\)\"$/\1/p" operator/kubejudge_operator/resources.py
+  sed -n "s/^$constant = \"\(.*\)\"$/\1/p" operator/kubejudge_operator/resources/stores.py
 }
 
 declare -A images=()

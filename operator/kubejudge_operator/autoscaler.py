@@ -1,5 +1,5 @@
 """One loop per JudgeCluster (a kopf daemon): scale every worker pool from its queue each poll,
-re-apply the children now and then, and report it all in status, Events and metrics.
+and report it in status, Events and metrics (with the conditions `reapply` sets).
 
 Per pool and poll: read the backlog and the heartbeats from Redis, ask `kubejudge.scaling` for
 the size, and when it changes, mark busy pods with a high pod-deletion cost BEFORE shrinking, so
@@ -10,7 +10,7 @@ unreachable every pool keeps its size and the RedisReachable condition says why.
 from __future__ import annotations
 
 import contextlib
-import datetime
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,19 +22,19 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kubejudge import poolload, poolview
-from kubejudge.scaling import Decision, Memory, Observation, decide
-from kubejudge_operator import metrics, reconcile, resources
+from kubejudge.scaling import Decision, Memory, Observation, decide, wants_fewer
+from kubejudge_operator import metrics
+from kubejudge_operator.clusterstate import ClusterState
+from kubejudge_operator.conditions import utc_now
 from kubejudge_operator.kube import Kube, KubeError
+from kubejudge_operator.resources.meta import name_of, selector_labels, worker_name
+from kubejudge_operator.resources.workers import DELETION_COST_ANNOTATION, deletion_cost
 from kubejudge_operator.settings import OperatorSettings
 from kubejudge_operator.spec import ClusterSpec, Owner, WorkerPool
 
 log = logging.getLogger(__name__)
 
 READY_CHECK_S = 5.0
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -44,50 +44,22 @@ class PoolState:
 
 
 @dataclass
-class Conditions:
-    """Conditions by type, each keeping the time it last changed status."""
-
-    items: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def set(self, kind: str, ok: bool, reason: str, message: str) -> None:
-        status = "True" if ok else "False"
-        old = self.items.get(kind)
-        since = old["lastTransitionTime"] if old and old["status"] == status else utc_now()
-        self.items[kind] = {
-            "type": kind,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": since,
-        }
-
-    def ok(self, kind: str) -> bool:
-        return self.items.get(kind, {}).get("status") == "True"
-
-    def listed(self) -> list[dict[str, str]]:
-        return [self.items[kind] for kind in sorted(self.items)]
-
-
-@dataclass
 class ClusterLoop:
     kube: Kube
     settings: OperatorSettings
     body: kopf.Body
+    state: ClusterState
     pools: dict[str, PoolState] = field(default_factory=dict)
-    conditions: Conditions = field(default_factory=Conditions)
     redis: Redis | None = None
     redis_url: str | None = None
     written: dict[str, Any] = field(default_factory=dict)
-    next_reconcile: float = 0.0
     next_ready_check: float = 0.0
 
     async def tick(self) -> None:
         owner = Owner.of(dict(self.body))
         spec = ClusterSpec.model_validate(dict(self.body["spec"]))
         now = time.monotonic()
-        if now >= self.next_reconcile:
-            await self.reconcile(owner, spec)
-            self.next_reconcile = now + self.settings.reconcile_interval_s
+        await self.follow_redis()
         pools: dict[str, dict[str, Any]] = {}
         loads = await self.observe(owner, spec)
         if loads is not None:
@@ -105,39 +77,17 @@ class ClusterLoop:
             metrics.forget(namespace=owner.namespace, cluster=owner.name, pool=gone)
         await self.write_status(owner, pools)
 
-    async def reconcile(self, owner: Owner, spec: ClusterSpec) -> None:
+    async def follow_redis(self) -> None:
+        """Connect to the Redis the last re-apply found, when that is another one."""
+        url = self.state.redis_url
+        if url == self.redis_url or url is None:
+            return
+        await self.close()
+        self.redis_url = url
         try:
-            open_egress = await reconcile.reconcile_cluster(self.kube, dict(self.body))
-            url = await reconcile.store_url(
-                self.kube, owner, spec.redis, managed_url=resources.redis_url_managed(owner)
-            )
-        except KubeError as error:
-            self.conditions.set("Reconciled", False, "ApplyFailed", str(error))
-            log.warning("reconciling %s/%s failed: %s", owner.namespace, owner.name, error)
-            return
-        self.conditions.set("Reconciled", True, "Applied", "every child matches the spec")
-        self.report_egress(owner, open_egress)
-        if url != self.redis_url:
-            await self.close()
-            self.redis_url = url
-            try:
-                self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            except ValueError as error:  # not a redis:// URL: say so, keep the sizes
-                self.conditions.set("RedisReachable", False, "BadRedisURL", str(error))
-
-    def report_egress(self, owner: Owner, open_egress: list[str]) -> None:
-        """WorkerEgressRestricted, plus a Warning Event and log line whenever what is open
-        changes (not every reconcile)."""
-        if not open_egress:
-            message = "worker pods reach only their stores' addresses and DNS"
-            self.conditions.set("WorkerEgressRestricted", True, "Restricted", message)
-            return
-        message = "; ".join(open_egress)
-        before = self.conditions.items.get("WorkerEgressRestricted", {}).get("message")
-        self.conditions.set("WorkerEgressRestricted", False, "OpenToAnyAddress", message)
-        if message != before:
-            log.warning("%s/%s: %s", owner.namespace, owner.name, message)
-            kopf.event(self.body, type="Warning", reason="WorkerEgressOpen", message=message)
+            self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        except ValueError as error:  # not a redis:// URL: say so, keep the sizes
+            self.state.conditions.set("RedisReachable", False, "BadRedisURL", str(error))
 
     async def observe(self, owner: Owner, spec: ClusterSpec) -> dict[str, poolload.PoolLoad] | None:
         if self.redis is None:  # no usable URL yet (see the RedisReachable condition)
@@ -150,23 +100,23 @@ class ClusterLoop:
             }
         except (RedisError, OSError) as error:
             if (
-                self.conditions.ok("RedisReachable")
-                or "RedisReachable" not in self.conditions.items
+                self.state.conditions.ok("RedisReachable")
+                or "RedisReachable" not in self.state.conditions.items
             ):
                 log.warning("Redis of %s/%s unreachable: %s", owner.namespace, owner.name, error)
-            self.conditions.set(
+            self.state.conditions.set(
                 "RedisReachable", False, "RedisUnreachable", f"keeping pool sizes: {error}"
             )
             metrics.REDIS_UP.labels(**labels).set(0)
             return None
-        self.conditions.set("RedisReachable", True, "RedisAnswered", "queue depths are read")
+        self.state.conditions.set("RedisReachable", True, "RedisAnswered", "queue depths are read")
         metrics.REDIS_UP.labels(**labels).set(1)
         return loads
 
     async def scale_pool(
         self, owner: Owner, pool: WorkerPool, load: poolload.PoolLoad
     ) -> dict[str, Any] | None:
-        deployment = resources.worker_name(owner, pool.name)
+        deployment = worker_name(owner, pool.name)
         current = await self.kube.replicas(owner.namespace, deployment)
         if current is None:  # not created yet; the next reconcile creates it
             return None
@@ -176,20 +126,11 @@ class ClusterLoop:
             busy=min(load.busy, current),
             current=current,
         )
+        if wants_fewer(pool.limits, seen):
+            marked = await self.mark_deletion_costs(owner, pool, load.busy_pods)
+            seen = dataclasses.replace(seen, marking=marked > 0)
         state = self.pools.setdefault(pool.name, PoolState())
         decision = decide(limits=pool.limits, seen=seen, memory=state.memory, now=time.monotonic())
-        shrinking = decision.desired < current or decision.memory.below_since is not None
-        marked = await self.mark_deletion_costs(owner, pool, load.busy_pods) if shrinking else 0
-        if marked and decision.desired < current:
-            # The ReplicaSet ranks pods from its own cache: let the new costs reach it first,
-            # and shrink on the next poll (the memory still says since when we wanted fewer).
-            decision = Decision(
-                current=current,
-                desired=current,
-                need=decision.need,
-                reason=f"hold {current}: marking busy pods before scaling down",
-                memory=state.memory,
-            )
         state.memory = decision.memory
         await self.show_decision(pool, decision)
         if decision.changed:
@@ -235,7 +176,7 @@ class ClusterLoop:
             )
 
     async def resize(self, owner: Owner, pool: WorkerPool, decision: Decision) -> None:
-        deployment = resources.worker_name(owner, pool.name)
+        deployment = worker_name(owner, pool.name)
         await self.kube.scale(owner.namespace, deployment, decision.desired)
         up = decision.desired > decision.current
         log.info("%s/%s pool %s: %s", owner.namespace, owner.name, pool.name, decision.reason)
@@ -252,15 +193,13 @@ class ClusterLoop:
         """Busy pods cost more to delete, so the ReplicaSet picks idle ones (KEP-2255).
         Kept current while a scale-down is pending; returns how many pods changed."""
         changed = 0
-        selector = resources.selector_labels(owner, "worker", pool.name)
+        selector = selector_labels(owner, "worker", pool.name)
         for pod in await self.kube.select("Pod", owner.namespace, selector):
             name = pod["metadata"]["name"]
-            want = resources.deletion_cost(name in busy_pods)
-            have = (pod["metadata"].get("annotations") or {}).get(
-                resources.DELETION_COST_ANNOTATION
-            )
+            want = deletion_cost(name in busy_pods)
+            have = (pod["metadata"].get("annotations") or {}).get(DELETION_COST_ANNOTATION)
             if have != want:
-                annotations = {resources.DELETION_COST_ANNOTATION: want}
+                annotations = {DELETION_COST_ANNOTATION: want}
                 with contextlib.suppress(KubeError):  # a pod may vanish meanwhile
                     await self.kube.merge_patch(
                         "Pod", owner.namespace, name, {"metadata": {"annotations": annotations}}
@@ -271,31 +210,29 @@ class ClusterLoop:
     async def check_ready(self, owner: Owner) -> None:
         missing = []
         for component in ("api", "gateway"):
-            found = await self.kube.get(
-                "Deployment", owner.namespace, resources.name_of(owner, component)
-            )
+            found = await self.kube.get("Deployment", owner.namespace, name_of(owner, component))
             if found is None or not (found.get("status") or {}).get("availableReplicas"):
                 missing.append(component)
         ready = (
             not missing
-            and self.conditions.ok("Reconciled")
-            and self.conditions.ok("RedisReachable")
+            and self.state.conditions.ok("Reconciled")
+            and self.state.conditions.ok("RedisReachable")
         )
         if ready:
-            self.conditions.set("Ready", True, "Available", "api, gateway and Redis are up")
+            self.state.conditions.set("Ready", True, "Available", "api, gateway and Redis are up")
         elif missing:
-            self.conditions.set(
+            self.state.conditions.set(
                 "Ready", False, "NotAvailable", f"no available {' or '.join(missing)}"
             )
         else:
-            self.conditions.set("Ready", False, "Degraded", "see the other conditions")
+            self.state.conditions.set("Ready", False, "Degraded", "see the other conditions")
 
     async def write_status(self, owner: Owner, pools: dict[str, dict[str, Any]]) -> None:
         status: dict[str, Any] = {
             "pools": pools,
             "backlog": sum(entry["backlog"] for entry in pools.values()),
             "workers": sum(entry["current"] for entry in pools.values()),
-            "conditions": self.conditions.listed(),
+            "conditions": self.state.conditions.listed(),
         }
         if status == self.written:
             return
@@ -317,10 +254,15 @@ class ClusterLoop:
 
 
 async def run(
-    *, kube: Kube, settings: OperatorSettings, body: kopf.Body, stopped: kopf.DaemonStopped
+    *,
+    kube: Kube,
+    settings: OperatorSettings,
+    body: kopf.Body,
+    state: ClusterState,
+    stopped: kopf.DaemonStopped,
 ) -> None:
     """Until the JudgeCluster goes away or the operator stops."""
-    loop = ClusterLoop(kube=kube, settings=settings, body=body)
+    loop = ClusterLoop(kube=kube, settings=settings, body=body, state=state)
     try:
         while not stopped:
             try:

@@ -1,7 +1,8 @@
 """`kubejudge operator`: the kopf handlers, each a docstring and one delegating call.
 
-The logic lives in plain modules: `reconcile` (children), `autoscaler` (the per-cluster loop),
-`resources` (pure manifests), `kube` (the API calls).
+The logic lives in plain modules: `reconcile` (children), `reapply` and `autoscaler` (the two
+per-cluster loops, sharing a `clusterstate`), `resources` (pure manifests, a module per kind of
+child), `kube` (the API calls).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import kopf
 
 from kubejudge.wellknown import OPERATOR_METRICS_PORT
-from kubejudge_operator import autoscaler, reconcile, startup_hooks
-from kubejudge_operator.resources import MANAGED_BY
+from kubejudge_operator import autoscaler, reapply, reconcile, startup_hooks
+from kubejudge_operator.clusterstate import ClusterState
+from kubejudge_operator.resources.meta import MANAGED_BY
 from kubejudge_operator.settings import OperatorSettings
 from kubejudge_operator.spec import GROUP, PLURAL, VERSION
 
@@ -47,11 +49,25 @@ async def reconcile_cluster(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch,
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def reapply_children(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """Re-apply every child each reconcile interval, putting back what was edited by hand."""
+    state = ClusterState.of(memo)
+    await reapply.run(
+        kube=memo.kube, settings=memo.settings, body=body, state=state, stopped=stopped
+    )
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
 async def autoscale(
     body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
     """Scale each worker pool from its queue, every poll, for as long as the cluster exists."""
-    await autoscaler.run(kube=memo.kube, settings=memo.settings, body=body, stopped=stopped)
+    state = ClusterState.of(memo)
+    await autoscaler.run(
+        kube=memo.kube, settings=memo.settings, body=body, state=state, stopped=stopped
+    )
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, when=deleted)

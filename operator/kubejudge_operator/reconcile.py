@@ -16,8 +16,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import kopf
 
-from kubejudge_operator import resources
 from kubejudge_operator.kube import AUTOSCALER_MANAGER, Kube
+from kubejudge_operator.resources.children import build_children
+from kubejudge_operator.resources.meta import MANAGED_BY, worker_name
+from kubejudge_operator.resources.network import (
+    POSTGRES_ENDPOINT,
+    REDIS_ENDPOINT,
+    Endpoint,
+    open_egress,
+)
+from kubejudge_operator.resources.stores import POSTGRES_PORT, REDIS_PORT, build_postgres_secret
 from kubejudge_operator.spec import API_VERSION, KIND, ClusterSpec, Owner, Store
 
 log = logging.getLogger(__name__)
@@ -39,7 +47,7 @@ async def store_url(kube: Kube, owner: Owner, store: Store, *, managed_url: str)
     return await kube.secret_value(owner.namespace, ref.name, ref.key)
 
 
-def endpoint_of(url: str, default_port: int) -> resources.Endpoint:
+def endpoint_of(url: str, default_port: int) -> Endpoint:
     """The port and, when the URL pins one, the IP address a store's URL points at.
 
     No address when the URL names a host, or several (libpq's `h1:5432,h2:5432`, a `host=`
@@ -50,27 +58,27 @@ def endpoint_of(url: str, default_port: int) -> resources.Endpoint:
         split = urlsplit(url)
         port = split.port or default_port
     except ValueError:  # a multi-host netloc, or no URL
-        return resources.Endpoint(default_port)
+        return Endpoint(default_port)
     query = parse_qs(split.query)
     if split.hostname is None or "host" in query or "hostaddr" in query:
-        return resources.Endpoint(port)
+        return Endpoint(port)
     try:
         address = ipaddress.ip_address(split.hostname)
     except ValueError:  # a hostname
-        return resources.Endpoint(port)
+        return Endpoint(port)
     if isinstance(address, ipaddress.IPv6Address):
         if address.scope_id:  # fe80::1%eth0: link-local, no ipBlock for it
-            return resources.Endpoint(port)
+            return Endpoint(port)
         # ::ffff:a.b.c.d goes out as IPv4 to a.b.c.d.
         address = address.ipv4_mapped or address
-    return resources.Endpoint(port, address)
+    return Endpoint(port, address)
 
 
 async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> list[str]:
     """One reconcile at a time per JudgeCluster: the handlers, the periodic re-apply and a
     restore may all fire together, and two would both create a missing worker Deployment.
 
-    Returns what the applied children leave open (`resources.open_egress`), for the caller to
+    Returns what the applied children leave open (`network.open_egress`), for the caller to
     report."""
     owner = Owner.of(body)
     lock = _locks.setdefault(owner.uid, asyncio.Lock())
@@ -79,19 +87,19 @@ async def reconcile_cluster(kube: Kube, body: dict[str, Any]) -> list[str]:
 
 
 async def _reconcile(kube: Kube, owner: Owner, spec: ClusterSpec) -> list[str]:
-    redis, postgres = resources.REDIS_ENDPOINT, resources.POSTGRES_ENDPOINT
+    redis, postgres = REDIS_ENDPOINT, POSTGRES_ENDPOINT
     if not spec.redis.managed:
         url = await store_url(kube, owner, spec.redis, managed_url="")
-        redis = endpoint_of(url, resources.REDIS_PORT)
+        redis = endpoint_of(url, REDIS_PORT)
     if spec.postgresql.managed:
         password = secrets.token_urlsafe(24)
-        await kube.create_if_absent(resources.build_postgres_secret(owner, password))
+        await kube.create_if_absent(build_postgres_secret(owner, password))
     else:
         url = await store_url(kube, owner, spec.postgresql, managed_url="")
-        postgres = endpoint_of(url, resources.POSTGRES_PORT)
+        postgres = endpoint_of(url, POSTGRES_PORT)
 
-    children = resources.build_children(owner, spec, redis=redis, postgres=postgres)
-    pools = {resources.worker_name(owner, pool.name): pool for pool in spec.worker_pools}
+    children = build_children(owner, spec, redis=redis, postgres=postgres)
+    pools = {worker_name(owner, pool.name): pool for pool in spec.worker_pools}
     for child in children:
         pool = pools.get(child["metadata"]["name"]) if child["kind"] == "Deployment" else None
         if (
@@ -102,7 +110,7 @@ async def _reconcile(kube: Kube, owner: Owner, spec: ClusterSpec) -> list[str]:
         else:
             await kube.apply(child)
     await prune(kube, owner, children)
-    return resources.open_egress(owner, spec, redis=redis, postgres=postgres)
+    return open_egress(owner, spec, redis=redis, postgres=postgres)
 
 
 async def create_worker_deployment(kube: Kube, manifest: dict[str, Any], replicas: int) -> None:
@@ -131,7 +139,7 @@ async def prune(kube: Kube, owner: Owner, children: list[dict[str, Any]]) -> Non
     wanted = {(child["kind"], child["metadata"]["name"]) for child in children}
     selector = {
         "app.kubernetes.io/instance": owner.name,
-        "app.kubernetes.io/managed-by": resources.MANAGED_BY,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
     }
     for kind in PRUNED_KINDS:
         for found in await kube.select(kind, owner.namespace, selector):

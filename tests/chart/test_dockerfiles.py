@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from kubejudge_operator import resources
+from kubejudge_operator.resources import stores
 
 from kubejudge.languages import LANGUAGES
 
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "images" / "Dockerfile"
 TEXT = DOCKERFILE.read_text()
 ROLES = ("api", "gateway", "operator", "worker")
-STORES = {"redis": resources.REDIS_UID, "postgres": resources.POSTGRES_UID}
+STORES = {"redis": stores.REDIS_UID, "postgres": stores.POSTGRES_UID}
 # Each distribution an image installs, by its pyproject.toml's folder.
 DISTRIBUTIONS = (
     REPO,
@@ -162,8 +162,8 @@ def test_worker_toolchains_match_the_language_table() -> None:
 @pytest.mark.parametrize(
     ("store", "default", "package"),
     [
-        ("redis", resources.DEFAULT_REDIS_IMAGE, "redis-server"),
-        ("postgres", resources.DEFAULT_POSTGRES_IMAGE, "postgresql-15"),
+        ("redis", stores.DEFAULT_REDIS_IMAGE, "redis-server"),
+        ("postgres", stores.DEFAULT_POSTGRES_IMAGE, "postgresql-15"),
     ],
 )
 def test_store_images_are_the_operators_defaults(store: str, default: str, package: str) -> None:

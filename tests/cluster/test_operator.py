@@ -445,6 +445,30 @@ def test_children_deleted_or_edited_by_hand_are_put_back(
     wait_until(undone, timeout=RECONCILE_S * 5, what="the edit undone")
 
 
+def test_an_edit_alone_is_undone_by_the_periodic_reapply(
+    api: client.ApiClient, namespace: str, cluster: Callable[..., dict[str, Any]]
+) -> None:
+    """No deletion here, whose restore would re-apply too: only the periodic re-apply can
+    undo this edit."""
+    name = cluster()["metadata"]["name"]
+    apps = client.AppsV1Api(api)
+    wait_until(
+        lambda: read_cluster(api, namespace, name).get("status", {}).get("observedGeneration"),
+        what="the create handler's apply",
+    )
+    wait_until(lambda: apps.read_namespaced_deployment(f"{name}-gateway", namespace))
+    container = {"name": "gateway", "image": "evil/image:2"}
+    apps.patch_namespaced_deployment(
+        f"{name}-gateway", namespace, {"spec": {"template": {"spec": {"containers": [container]}}}}
+    )
+
+    def undone() -> bool:
+        template = apps.read_namespaced_deployment(f"{name}-gateway", namespace).spec.template
+        return bool(template.spec.containers[0].image == "kj/gateway:1")
+
+    wait_until(undone, timeout=RECONCILE_S * 5, what="the edit undone")
+
+
 async def test_queue_growth_scales_up_at_once_and_down_after_the_delay_keeping_busy_pods(
     api: client.ApiClient,
     namespace: str,

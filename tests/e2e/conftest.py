@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubejudge_operator.resources import REDIS_PORT
+from kubejudge_operator.resources.stores import REDIS_PORT
 from node import fixture as nodefixture  # tests/ is on sys.path, as for support
 from support import images as support_images
 from support.polling import wait_until

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from kubejudge_operator import resources
+from kubejudge_operator.resources import stores
 from support.images import TAG
 
 ROLES = ("api", "gateway", "operator", "worker")
@@ -92,9 +92,9 @@ def test_the_redis_image_keeps_an_append_only_file() -> None:
         "&& redis-cli -s /tmp/redis.sock set k v && redis-cli -s /tmp/redis.sock ping "
         "&& id -u && ls /tmp/appendonlydir && redis-cli -s /tmp/redis.sock shutdown nosave"
     )
-    out = run_in(f"localhost/{resources.DEFAULT_REDIS_IMAGE}", "sh", "-c", script)
+    out = run_in(f"localhost/{stores.DEFAULT_REDIS_IMAGE}", "sh", "-c", script)
     assert "PONG" in out
-    assert str(resources.REDIS_UID) in out.split()
+    assert str(stores.REDIS_UID) in out.split()
     assert ".aof" in out
 
 
@@ -102,8 +102,8 @@ def test_the_postgres_image_creates_the_database_and_the_password() -> None:
     """The entrypoint with the environment the operator gives it: a fresh cluster whose
     database exists and which asks network clients for the password."""
     env = {
-        "POSTGRES_USER": resources.POSTGRES_USER,
-        "POSTGRES_DB": resources.POSTGRES_DB,
+        "POSTGRES_USER": stores.POSTGRES_USER,
+        "POSTGRES_DB": stores.POSTGRES_DB,
         "POSTGRES_PASSWORD": "s3cret-for-the-test",
         "PGDATA": "/tmp/pgdata",
     }
@@ -111,11 +111,11 @@ def test_the_postgres_image_creates_the_database_and_the_password() -> None:
     script = (
         "postgres-entrypoint -c listen_addresses= -k /tmp >/tmp/log 2>&1 & "
         "for _ in $(seq 100); do pg_isready -q -h /tmp && break; sleep 0.2; done; "
-        f"psql -h /tmp -U {resources.POSTGRES_USER} -d {resources.POSTGRES_DB} -Atc "
+        f"psql -h /tmp -U {stores.POSTGRES_USER} -d {stores.POSTGRES_DB} -Atc "
         "'select current_database()'; grep -c scram-sha-256 /tmp/pgdata/pg_hba.conf; "
         "pg_ctl -D /tmp/pgdata stop -m fast >/dev/null"
     )
-    out = run_in(f"localhost/{resources.DEFAULT_POSTGRES_IMAGE}", "sh", "-c", script, env=env)
+    out = run_in(f"localhost/{stores.DEFAULT_POSTGRES_IMAGE}", "sh", "-c", script, env=env)
     lines = out.split()
-    assert resources.POSTGRES_DB in lines, out
+    assert stores.POSTGRES_DB in lines, out
     assert int(lines[-1]) >= 2, "network clients must give the password"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubejudge_operator.resources import WORKER_CAPABILITIES
+from kubejudge_operator.resources.workers import WORKER_CAPABILITIES
 
 if os.geteuid() != 0:
     pytest.skip("needs root to cut its own capabilities down", allow_module_level=True)

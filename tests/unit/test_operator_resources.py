@@ -9,9 +9,14 @@ from typing import Any
 
 import pytest
 import yaml
-from kubejudge_operator import resources
 from kubejudge_operator.reconcile import endpoint_of
-from kubejudge_operator.resources import Endpoint
+from kubejudge_operator.resources.children import build_children
+from kubejudge_operator.resources.config import CONFIG_HASH_ANNOTATION
+from kubejudge_operator.resources.meta import POOL_LABEL, selector_labels, worker_name
+from kubejudge_operator.resources.network import REDIS_ENDPOINT, Endpoint, open_egress
+from kubejudge_operator.resources.pods import KUBEJUDGE_UID
+from kubejudge_operator.resources.stores import POSTGRES_PORT
+from kubejudge_operator.resources.workers import deletion_cost
 from kubejudge_operator.spec import ClusterSpec, Owner
 from pydantic import ValidationError
 
@@ -38,7 +43,7 @@ def make_spec(**overrides: Any) -> ClusterSpec:
 
 
 def children(spec: ClusterSpec | None = None, **kwargs: Endpoint) -> dict[tuple[str, str], Any]:
-    built = resources.build_children(OWNER, spec or make_spec(), **kwargs)
+    built = build_children(OWNER, spec or make_spec(), **kwargs)
     return {(child["kind"], child["metadata"]["name"]): child for child in built}
 
 
@@ -117,7 +122,7 @@ def test_worker_deployment_is_locked_down_and_never_sets_replicas() -> None:
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
     labels = worker["spec"]["template"]["metadata"]["labels"]
     assert worker["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    assert labels[resources.POOL_LABEL] == "general"
+    assert labels[POOL_LABEL] == "general"
     jvm = children()[("Deployment", "judge-worker-jvm")]["spec"]["template"]["spec"]
     assert jvm["runtimeClassName"] == "gvisor"
     assert "runtimeClassName" not in pod
@@ -130,8 +135,8 @@ def test_frontends_stay_non_root_without_capabilities() -> None:
         pod = built[("Deployment", f"judge-{component}")]["spec"]["template"]["spec"]
         assert pod["securityContext"] == {
             "runAsNonRoot": True,
-            "runAsUser": resources.KUBEJUDGE_UID,
-            "runAsGroup": resources.KUBEJUDGE_UID,
+            "runAsUser": KUBEJUDGE_UID,
+            "runAsGroup": KUBEJUDGE_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         }
         assert pod["automountServiceAccountToken"] is False
@@ -166,7 +171,7 @@ def test_a_pool_change_rolls_the_pods() -> None:
     before = children()[("Deployment", "judge-api")]["spec"]["template"]["metadata"]
     pools = [{"name": "general", "languages": ["*"]}]
     after = children(make_spec(workerPools=pools))[("Deployment", "judge-api")]
-    annotation = resources.CONFIG_HASH_ANNOTATION
+    annotation = CONFIG_HASH_ANNOTATION
     assert (
         after["spec"]["template"]["metadata"]["annotations"][annotation]
         != (before["annotations"][annotation])
@@ -181,9 +186,7 @@ def test_network_policy_lets_workers_reach_only_the_stores_and_dns() -> None:
     assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
     assert policy["ingress"] == []
     redis, postgres, dns = policy["egress"]
-    assert redis["to"] == [
-        {"podSelector": {"matchLabels": resources.selector_labels(OWNER, "redis")}}
-    ]
+    assert redis["to"] == [{"podSelector": {"matchLabels": selector_labels(OWNER, "redis")}}]
     assert redis["ports"] == [{"protocol": "TCP", "port": 6379}]
     # External PostgreSQL whose URL names a host: its port (from the URL) on any address.
     assert "to" not in postgres and postgres["ports"] == [{"protocol": "TCP", "port": 6543}]
@@ -206,14 +209,14 @@ def worker_egress(spec: ClusterSpec, **endpoints: Endpoint) -> list[dict[str, An
     ],
 )
 def test_an_ip_in_the_url_pins_the_egress_to_that_address(url: str, cidr: str, port: int) -> None:
-    endpoint = endpoint_of(url, resources.POSTGRES_PORT)
+    endpoint = endpoint_of(url, POSTGRES_PORT)
     _, postgres = worker_egress(make_spec(), postgres=endpoint)
     assert postgres == {
         "ports": [{"protocol": "TCP", "port": port}],
         "to": [{"ipBlock": {"cidr": cidr}}],
     }
-    redis = resources.REDIS_ENDPOINT  # managed in make_spec
-    assert resources.open_egress(OWNER, make_spec(), redis=redis, postgres=endpoint) == []
+    redis = REDIS_ENDPOINT  # managed in make_spec
+    assert open_egress(OWNER, make_spec(), redis=redis, postgres=endpoint) == []
 
 
 @pytest.mark.parametrize(
@@ -228,13 +231,11 @@ def test_an_ip_in_the_url_pins_the_egress_to_that_address(url: str, cidr: str, p
     ],
 )
 def test_a_url_without_one_pinned_ip_leaves_the_port_open_and_says_so(url: str) -> None:
-    endpoint = endpoint_of(url, resources.POSTGRES_PORT)
+    endpoint = endpoint_of(url, POSTGRES_PORT)
     assert endpoint.address is None
     _, postgres = worker_egress(make_spec(), postgres=endpoint)
     assert postgres == {"ports": [{"protocol": "TCP", "port": 5432}]}  # any address
-    (warning,) = resources.open_egress(
-        OWNER, make_spec(), redis=resources.REDIS_ENDPOINT, postgres=endpoint
-    )
+    (warning,) = open_egress(OWNER, make_spec(), redis=REDIS_ENDPOINT, postgres=endpoint)
     assert "postgresql (TCP 5432) is open to any address" in warning
     assert "spec.postgresql.egressCIDRs" in warning
 
@@ -256,7 +257,7 @@ def test_egress_cidrs_replace_the_address_from_the_url() -> None:
         ],
     }
     # A hostname with CIDRs is closed too: only PostgreSQL (a hostname, none) stays open.
-    (warning,) = resources.open_egress(OWNER, spec, redis=Endpoint(6380), postgres=Endpoint(5432))
+    (warning,) = open_egress(OWNER, spec, redis=Endpoint(6380), postgres=Endpoint(5432))
     assert warning.startswith("worker egress to postgresql (TCP 5432)")
 
 
@@ -268,9 +269,9 @@ def test_a_managed_store_is_reached_by_its_pods_labels_whatever_the_endpoint() -
     for rule, component, port in ((redis, "redis", 6379), (postgres, "postgresql", 5432)):
         assert rule == {
             "ports": [{"protocol": "TCP", "port": port}],
-            "to": [{"podSelector": {"matchLabels": resources.selector_labels(OWNER, component)}}],
+            "to": [{"podSelector": {"matchLabels": selector_labels(OWNER, component)}}],
         }
-    assert resources.open_egress(OWNER, spec, redis=Endpoint(1), postgres=Endpoint(2)) == []
+    assert open_egress(OWNER, spec, redis=Endpoint(1), postgres=Endpoint(2)) == []
 
 
 @pytest.mark.parametrize(
@@ -309,7 +310,7 @@ def test_managed_postgres_gets_a_password_secret_and_a_volume() -> None:
 
 
 def test_deletion_cost_marks_busy_pods_higher() -> None:
-    assert int(resources.deletion_cost(True)) > int(resources.deletion_cost(False))
+    assert int(deletion_cost(True)) > int(deletion_cost(False))
 
 
 def test_spec_defaults_match_the_crd() -> None:
@@ -331,7 +332,7 @@ def test_example_builds() -> None:
     (example,) = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d["kind"] == "JudgeCluster"]
     spec = ClusterSpec.model_validate(example["spec"])
     assert {"judge-worker-general", "judge-worker-jvm"} <= {
-        child["metadata"]["name"] for child in resources.build_children(OWNER, spec)
+        child["metadata"]["name"] for child in build_children(OWNER, spec)
     }
 
 
@@ -357,11 +358,11 @@ def test_the_example_fits_a_default_minikube_with_two_general_workers() -> None:
     spec = ClusterSpec.model_validate(example["spec"])
     replicas = {"judge-api": spec.api.replicas, "judge-gateway": spec.gateway.replicas}
     for pool in spec.worker_pools:
-        replicas[resources.worker_name(OWNER, pool.name)] = max(
+        replicas[worker_name(OWNER, pool.name)] = max(
             pool.min_replicas, 2 if pool.name == "general" else 0
         )
     cpu = memory = 0
-    for child in resources.build_children(OWNER, spec):
+    for child in build_children(OWNER, spec):
         if child["kind"] not in ("Deployment", "StatefulSet"):
             continue
         count = replicas.get(child["metadata"]["name"], child["spec"].get("replicas", 1))

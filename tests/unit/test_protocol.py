@@ -50,6 +50,14 @@ def test_pool_routing_prefers_the_named_pool() -> None:
     assert settings.pool_for("python") == "rest"
 
 
+@pytest.mark.parametrize("language_id", sorted(LANGUAGES))
+def test_a_language_goes_to_the_pool_of_its_family(language_id: int) -> None:
+    settings = Settings(pools={"compiled": ["c", "cpp"], "rest": ["*"]})
+    family = LANGUAGES[language_id].family
+    expected = "compiled" if family in ("c", "cpp") else "rest"
+    assert settings.pool_for_language(language_id) == expected
+
+
 def test_pools_reject_unknown_families() -> None:
     with pytest.raises(ValidationError, match="unknown language families"):
         Settings(pools={"x": ["cobol"]})

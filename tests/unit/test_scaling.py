@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubejudge.scaling import Decision, Memory, Observation, PoolLimits, decide, need_for
+from kubejudge.scaling import (
+    Decision,
+    Memory,
+    Observation,
+    PoolLimits,
+    decide,
+    need_for,
+    wants_fewer,
+)
 
 LIMITS = PoolLimits(min_replicas=0, max_replicas=10, target_backlog_per_worker=2,
                     scale_down_delay_s=30)  # fmt: skip
 
 
-def seen(waiting: int = 0, pending: int = 0, busy: int = 0, current: int = 0) -> Observation:
-    return Observation(waiting=waiting, pending=pending, busy=busy, current=current)
+def seen(
+    waiting: int = 0, pending: int = 0, busy: int = 0, current: int = 0, *, marking: bool = False
+) -> Observation:
+    return Observation(
+        waiting=waiting, pending=pending, busy=busy, current=current, marking=marking
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,6 +106,81 @@ def test_min_is_kept_when_idle() -> None:
                         scale_down_delay_s=0)  # fmt: skip
     assert decide(limits=limits, seen=seen(current=0), memory=Memory(), now=0).desired == 2
     assert decide(limits=limits, seen=seen(current=5), memory=Memory(), now=0).desired == 2
+
+
+IMMEDIATE = PoolLimits(min_replicas=0, max_replicas=10, target_backlog_per_worker=1,
+                       scale_down_delay_s=0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("limits", "observation", "shrunk"),
+    [
+        (IMMEDIATE, seen(busy=3, current=5), 3),  # the delay is spent
+        (PoolLimits(0, 2, 1, 300), seen(busy=1, current=6), 2),  # above a lowered max
+    ],
+)
+def test_no_scale_down_while_busy_pods_are_being_marked(
+    limits: PoolLimits, observation: Observation, shrunk: int
+) -> None:
+    memory = Memory(below_since=-50.0, recent=((-50.0, 1),))
+    plain = decide(limits=limits, seen=observation, memory=memory, now=0)
+    assert plain.desired == shrunk  # what the same poll decides with the costs already in place
+    marking = dataclasses.replace(observation, marking=True)
+    held = decide(limits=limits, seen=marking, memory=memory, now=0)
+    assert held.desired == observation.current and not held.changed
+    assert held.reason == f"hold {observation.current}: marking busy pods before scaling down"
+    # The memory is the one it was given, so the next poll shrinks without a new delay.
+    assert held.memory == memory
+    after = decide(limits=limits, seen=observation, memory=held.memory, now=1)
+    assert after.desired == shrunk
+
+
+def test_a_marked_scale_down_waits_one_poll_not_a_new_delay() -> None:
+    memory = Memory()
+    for now in range(1, 31):  # idle at 3 from 1 s on: the 30 s delay is spent at 31 s
+        memory = decide(limits=LIMITS, seen=seen(current=3), memory=memory, now=now).memory
+    assert decide(limits=LIMITS, seen=seen(current=3), memory=memory, now=31).desired == 0
+    held = decide(limits=LIMITS, seen=seen(current=3, marking=True), memory=memory, now=31)
+    assert held.desired == 3
+    assert decide(limits=LIMITS, seen=seen(current=3), memory=held.memory, now=32).desired == 0
+
+
+@pytest.mark.parametrize(
+    ("observation", "desired"),
+    [
+        (seen(waiting=7, current=1, marking=True), 7),  # scaling up never waits for marks
+        (seen(waiting=4, busy=4, current=4, marking=True), 4),  # steady
+        (seen(busy=2, current=5, marking=True), 5),  # nothing to hold: the delay is not spent
+    ],
+)
+def test_marking_holds_only_a_scale_down(observation: Observation, desired: int) -> None:
+    limits = PoolLimits(min_replicas=0, max_replicas=10, target_backlog_per_worker=1,
+                        scale_down_delay_s=30)  # fmt: skip
+    decision = decide(limits=limits, seen=observation, memory=Memory(), now=0)
+    assert decision.desired == desired
+    assert "marking" not in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("observation", "fewer"),
+    [
+        (seen(current=0), False),
+        (seen(waiting=4, current=2), False),  # needs 2 (2 per worker)
+        (seen(waiting=3, current=2), False),
+        (seen(waiting=2, current=2), True),  # needs 1
+        (seen(pending=2, busy=2, current=5), True),
+    ],
+)
+def test_wants_fewer_when_the_need_is_below_the_size(observation: Observation, fewer: bool) -> None:
+    assert wants_fewer(LIMITS, observation) is fewer
+
+
+def test_hold_keeps_the_size_and_says_why() -> None:
+    memory = Memory(below_since=3.0, recent=((3.0, 1),))
+    decision = Decision.hold(4, need=1, reason="because", memory=memory)
+    assert (decision.current, decision.desired, decision.need) == (4, 4, 1)
+    assert decision.reason == "hold 4: because"
+    assert decision.memory == memory and not decision.changed
 
 
 @pytest.mark.parametrize(

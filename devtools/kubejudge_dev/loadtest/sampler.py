@@ -57,7 +57,7 @@ class ClusterApis:
 def cluster_view(apis: ClusterApis, ref: ClusterRef) -> dict[str, dict[str, int]]:
     """Per pool desired and current replicas from the JudgeCluster's status, and ready pods
     from the pool's Deployment (blocking calls)."""
-    from kubejudge_operator.resources import worker_deployment_name
+    from kubejudge_operator.resources.meta import worker_deployment_name
 
     group, version, plural = JUDGECLUSTER
     body = apis.custom.get_namespaced_custom_object(group, version, ref.namespace, plural, ref.name)

@@ -18,7 +18,6 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from kubejudge import auth, protocol, queue
-from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_api import ratelimit, submissions
 from kubejudge_api.errors import error
@@ -30,10 +29,6 @@ from kubejudge_api.submissions import Accepted, Row
 log = logging.getLogger(__name__)
 
 
-def pool_of(services: Services, language_id: int) -> str:
-    return services.settings.pool_for(LANGUAGES[language_id].family)
-
-
 async def admit(
     services: Services,
     *,
@@ -42,7 +37,9 @@ async def admit(
     client: str | None,
 ) -> None:
     """Refuse the whole request with 503 (queue full) or 429 (rate limit), else return."""
-    per_pool = Counter(pool_of(services, item.columns["language_id"]) for item in items)
+    per_pool = Counter(
+        services.settings.pool_for_language(item.columns["language_id"]) for item in items
+    )
     try:
         for pool, n in per_pool.items():
             if await services.backpressure.full(pool, n):
@@ -129,7 +126,7 @@ async def accept_batch(
 
 
 async def enqueue(services: Services, accepted: Accepted) -> None:
-    pool = pool_of(services, accepted.language_id)
+    pool = services.settings.pool_for_language(accepted.language_id)
     try:
         await queue.enqueue(services.redis, pool=pool, token=accepted.token)
         services.backpressure.enqueued(pool)

@@ -23,7 +23,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import protocol, queue
-from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_api.settings import ApiSettings
 from kubejudge_api.submissions import SUBMISSIONS
@@ -78,7 +77,7 @@ async def reconcile_once(redis: Redis, engine: AsyncEngine, settings: ApiSetting
         ).all()
     requeued = []
     for token, language_id in still:
-        pool = settings.pool_for(LANGUAGES[language_id].family)
+        pool = settings.pool_for_language(language_id)
         if await queue.enqueue(redis, pool=pool, token=token) is not None:
             requeued.append(token)
     if requeued:

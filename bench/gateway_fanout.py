@@ -42,6 +42,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from kubejudge import auth, events, protocol
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.events import submission_state  # noqa: E402
+
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 TICK_S = 0.01
 CONNECT_CONCURRENCY = 100
@@ -180,11 +185,9 @@ async def publish(redis_url: str, args: argparse.Namespace) -> int:
             batch = []
             for seq in range(sent, due):
                 scheduled_ns = start_ns + int(seq * 1e9 / args.rate)
-                event = protocol.Event(
-                    type="verdict",
-                    token=f"bench-{seq}",
-                    data={"seq": seq, "scheduled_ns": scheduled_ns, "status": {"id": 3}},
-                )
+                # The token carries the schedule, so the listener can time each event.
+                token = f"bench-{seq}-{scheduled_ns}"
+                event = protocol.Event(type="verdict", token=token, data=submission_state(token))
                 batch.append(
                     events.publish(
                         redis, user_id=f"user-{seq % args.users}", event=event, history_length=100
@@ -287,7 +290,8 @@ async def probe_process(args: argparse.Namespace) -> int:
                 if message is None or message["type"] != "message":
                     continue
                 _, event = events.parse_live(message["data"])
-                latencies.append(time.time_ns() / 1e6 - event.data["scheduled_ns"] / 1e6)
+                scheduled_ns = int(event.token.rsplit("-", 1)[1])
+                latencies.append(time.time_ns() / 1e6 - scheduled_ns / 1e6)
     print(json.dumps({"latencies_ms": latencies}), flush=True)
     await pubsub.aclose()
     await redis.aclose()

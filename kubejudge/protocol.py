@@ -161,10 +161,6 @@ class StatusRef(Message):
     id: int
     description: str
 
-    @classmethod
-    def of(cls, status: Status) -> StatusRef:
-        return cls(id=int(status), description=status.description)
-
 
 class ProblemTestOutcome(Message):
     """One test of a problem submission: the outcome only, never a test's input or output; of
@@ -225,7 +221,7 @@ class SubmissionState(Message):
         finished_at = submission.finished_at
         return cls(
             token=submission.token,
-            status=StatusRef.of(Status(submission.status_id)),
+            status=StatusRef.model_validate(Status(submission.status_id).public()),
             language_id=submission.language_id,
             problem_id=submission.problem_id,
             time=_seconds(submission.time),

@@ -42,6 +42,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from kubejudge import auth, events, protocol
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.events import submission_state  # noqa: E402
+
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 TICK_S = 0.01
 CONNECT_CONCURRENCY = 100
@@ -167,6 +172,16 @@ def _start_client(args: argparse.Namespace, index: int, port: int) -> subprocess
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 
+def scheduled_token(seq: int, scheduled_ns: int) -> str:
+    """An event's token carries its sequence number and schedule, so receivers can time it."""
+    return f"bench-{seq}-{scheduled_ns}"
+
+
+def schedule_of(token: str) -> tuple[int, int]:
+    _, seq, scheduled_ns = token.split("-")
+    return int(seq), int(scheduled_ns)
+
+
 async def publish(redis_url: str, args: argparse.Namespace) -> int:
     """Publish `rate` events a second for `seconds`, user after user, on a fixed schedule."""
     # Publishes due in one tick go out concurrently, over at most 32 connections.
@@ -180,11 +195,8 @@ async def publish(redis_url: str, args: argparse.Namespace) -> int:
             batch = []
             for seq in range(sent, due):
                 scheduled_ns = start_ns + int(seq * 1e9 / args.rate)
-                event = protocol.Event(
-                    type="verdict",
-                    token=f"bench-{seq}",
-                    data={"seq": seq, "scheduled_ns": scheduled_ns, "status": {"id": 3}},
-                )
+                token = scheduled_token(seq, scheduled_ns)
+                event = protocol.Event(type="verdict", token=token, data=submission_state(token))
                 batch.append(
                     events.publish(
                         redis, user_id=f"user-{seq % args.users}", event=event, history_length=100
@@ -287,7 +299,8 @@ async def probe_process(args: argparse.Namespace) -> int:
                 if message is None or message["type"] != "message":
                     continue
                 _, event = events.parse_live(message["data"])
-                latencies.append(time.time_ns() / 1e6 - event.data["scheduled_ns"] / 1e6)
+                _, scheduled_ns = schedule_of(event.token)
+                latencies.append(time.time_ns() / 1e6 - scheduled_ns / 1e6)
     print(json.dumps({"latencies_ms": latencies}), flush=True)
     await pubsub.aclose()
     await redis.aclose()
@@ -318,8 +331,8 @@ async def client_process(args: argparse.Namespace) -> int:
         seen: set[int] = set()
         while len(seen) < expected:
             message = json.loads(await socket.recv())
-            latencies.append(time.time_ns() / 1e6 - message["data"]["scheduled_ns"] / 1e6)
-            seq = message["data"]["seq"]
+            seq, scheduled_ns = schedule_of(message["data"]["token"])
+            latencies.append(time.time_ns() / 1e6 - scheduled_ns / 1e6)
             if seq in seen:
                 stats["duplicates"] += 1
             else:

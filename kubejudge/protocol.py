@@ -24,9 +24,13 @@ No other module spells a Redis key by hand; tests import from here too.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from kubejudge.statuses import Status
 
 PREFIX = "kubejudge"
 QUEUE_GROUP = "workers"
@@ -151,23 +155,112 @@ class PoolState(Message):
     reason: str | None = None
 
 
+class StatusRef(Message):
+    """Judge0's `{"id", "description"}` status object."""
+
+    id: int
+    description: str
+
+
+class ProblemTestOutcome(Message):
+    """One test of a problem submission: the outcome only, never a test's input or output; of
+    a hidden test no figure either (`time` and `memory` null, as in the row)."""
+
+    test: int
+    hidden: bool
+    status: StatusRef
+    time: str | None
+    memory: int | None
+    memory_limit_exceeded: bool
+
+
+class JudgedRow(Protocol):
+    """The columns of a `submissions` row that an event reports (an SQLAlchemy row has them)."""
+
+    token: str
+    status_id: int
+    language_id: int
+    problem_id: int | None
+    time: Decimal | None
+    wall_time: Decimal | None
+    memory: int | None
+    memory_limit_exceeded: bool | None
+    exit_code: int | None
+    message: str | None
+    test_results: list[dict[str, Any]] | None
+    finished_at: datetime | None
+
+
+class SubmissionState(Message):
+    """The `data` of a status or verdict event: a submission's public state, as the worker
+    writes it (`of`) and the gateway and the page read it (`ServerMessage.of_event`).
+
+    `time` and `wall_time` are strings in seconds and `memory` is in KB, as Judge0 returns them;
+    `tests` is a problem submission's per-test outcomes, else null; `finished_at` is ISO-8601,
+    null while Processing. Outputs are not included: events go to every device of the user and
+    may be replayed, so clients fetch the full submission over HTTP when they want it. A hidden
+    test's figures, exit code and message are null here as in the row.
+    """
+
+    token: str
+    status: StatusRef
+    language_id: int
+    problem_id: int | None
+    time: str | None
+    wall_time: str | None
+    memory: int | None
+    memory_limit_exceeded: bool
+    exit_code: int | None
+    message: str | None
+    tests: list[ProblemTestOutcome] | None
+    finished_at: str | None
+
+    @classmethod
+    def of(cls, submission: JudgedRow) -> SubmissionState:
+        """The event data of a row as it stands (the one place the wire's formats are made)."""
+        finished_at = submission.finished_at
+        return cls(
+            token=submission.token,
+            status=StatusRef.model_validate(Status(submission.status_id).public()),
+            language_id=submission.language_id,
+            problem_id=submission.problem_id,
+            time=_seconds(submission.time),
+            wall_time=_seconds(submission.wall_time),
+            memory=submission.memory,
+            memory_limit_exceeded=bool(submission.memory_limit_exceeded),
+            exit_code=submission.exit_code,
+            message=submission.message,
+            tests=None
+            if submission.test_results is None
+            else [ProblemTestOutcome.model_validate(test) for test in submission.test_results],
+            finished_at=None
+            if finished_at is None
+            else finished_at.isoformat().replace("+00:00", "Z"),
+        )
+
+
+def _seconds(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 class Event(Message):
     """What a user's devices are told: a submission changed status or got its verdict.
 
     The same JSON goes into the user's history stream and onto the user's channel; the history
-    entry id becomes the event id that clients resume from.
+    entry id becomes the event id that clients resume from. Written with `model_dump_json`, read
+    back with `model_validate_json`.
     """
 
     type: Literal["status", "verdict"]
     token: str
-    data: dict[str, Any]  # the submission's public fields (status, time, memory, tests, ...)
+    data: SubmissionState
     created_at_ms: int = Field(default_factory=now_ms)
 
 
 class ServerMessage(Message):
     """WebSocket server -> client. `id` is the event id to resume from (absent on errors).
 
-    - `status`, `verdict`: an event; `data` is the submission's public fields plus `token`.
+    - `status`, `verdict`: an event (`of_event`); `data` is its `SubmissionState`.
     - `welcome`: first message of a connection opened without `last_event_id`; `id` is the
       feed's current position, so a later reconnect resumes from there.
     - `resync`: the history no longer covers what the device missed; refetch over HTTP, then
@@ -182,6 +275,11 @@ class ServerMessage(Message):
     type: Literal["status", "verdict", "welcome", "resync", "pong", "pools", "error"]
     id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of_event(cls, event_id: str, event: Event) -> ServerMessage:
+        """An event as a socket gets it: its data (which names the token) under its id."""
+        return cls(type=event.type, id=event_id, data=event.data.model_dump())
 
 
 class ClientMessage(Message):

@@ -1,7 +1,7 @@
 """Classic problems for `kubejudge dev` to start with, so the page has something to solve.
 
 Seeded only into a database with no problems at all (a judge someone already filled is theirs),
-through the api's own write path (kubejudge_api.problems: cache floors included), and by slug,
+through the api's own write path (kubejudge_api.problem_store: cache floors included), and by slug,
 so a second start or a concurrent one adds nothing twice. Each problem has one visible example
 and hidden tests whose expected outputs come from the reference solution beside its inputs.
 """
@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubejudge_api import problems
-from kubejudge_api.problems import ProblemIn, TestCaseIn
+from kubejudge_api import problem_store
+from kubejudge_api.problem_store import ProblemIn, TestCaseIn
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -140,8 +140,8 @@ async def seed_if_empty(engine: AsyncEngine, redis: Redis, *, ttl_s: int) -> lis
     added = []
     for classic in CLASSICS:
         try:
-            await problems.create(engine, redis, problem=classic.problem(), ttl_s=ttl_s)
-        except problems.SlugTaken:
+            await problem_store.create(engine, redis, problem=classic.problem(), ttl_s=ttl_s)
+        except problem_store.SlugTaken:
             continue  # another start seeded it first
         added.append(classic.slug)
     log.info("seeded %d problems: %s", len(added), ", ".join(added))

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from kubejudge_dev import localservices
 from redis.asyncio import Redis
+from support.events import submission_state
 from websockets.asyncio.client import ClientConnection, connect
 
 from kubejudge import auth, events, protocol
@@ -177,8 +178,9 @@ def publish(redis: Redis, settings: Settings) -> Callable[..., Awaitable[str]]:
         user_id: str,
         token: str = "tok",  # noqa: S107 - a submission token, not a secret
         kind: str = "verdict",
-        **data: Any,
+        **fields: Any,
     ) -> str:
+        data = submission_state(token, **fields)
         event = protocol.Event(type=kind, token=token, data=data)  # type: ignore[arg-type]
         event_id = await events.publish(
             redis, user_id=user_id, event=event, history_length=settings.history_length

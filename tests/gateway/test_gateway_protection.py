@@ -113,7 +113,7 @@ async def _flood_a_stalled_socket(gateway, stalled, token, ws, publish, recv) ->
 
     reader = asyncio.create_task(read_all(300))
     blob = "x" * 64 * 1024
-    ids = [await publish("slow", token=f"t{n}", blob=blob) for n in range(300)]  # ~19 MiB
+    ids = [await publish("slow", token=f"t{n}", message=blob) for n in range(300)]  # ~19 MiB
     assert await reader == ids  # the same user's reading socket is not held back
     growth = gateway.rss_bytes() - baseline
     assert growth < 12 * 1024 * 1024, f"gateway grew by {growth / 2**20:.1f} MiB"
@@ -198,7 +198,7 @@ async def test_a_stalled_client_in_the_middle_of_a_replay_is_cut_off_too(
     base = await publish("stuck", token="base")
     blob = "x" * 64 * 1024
     for n in range(300):  # ~19 MiB of history: more than the kernel buffers take
-        await publish("stuck", token=f"old{n}", blob=blob)
+        await publish("stuck", token=f"old{n}", message=blob)
     stalled = await connect(gateway.url(token("stuck"), last_event_id=base), max_queue=1)
     try:
         await asyncio.sleep(0.5)  # the replay is now blocked on the unread socket

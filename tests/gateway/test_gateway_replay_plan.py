@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pytest
 from kubejudge_gateway.replay import ORIGIN, EventId, History, HistoryEntry, Resync, plan
+from support.events import submission_state
 
 from kubejudge import protocol
 
 
 def history(*, first: str, top: str, length: int, added: int, after: int = 0) -> History:
     entries = [
-        HistoryEntry(id=EventId(2000, n), event=protocol.Event(type="status", token="t", data={}))
+        HistoryEntry(
+            id=EventId(2000, n),
+            event=protocol.Event(type="status", token="t", data=submission_state("t")),
+        )
         for n in range(after)
     ]
     return History(

@@ -43,7 +43,7 @@ async def test_events_published_during_the_replay_are_neither_lost_nor_doubled(
 ) -> None:
     gateway = gateways[0]
     base = await publish("erin", token="base")
-    backlog = [await publish("erin", token=f"b{n}", blob="x" * 2000) for n in range(300)]
+    backlog = [await publish("erin", token=f"b{n}", message="x" * 2000) for n in range(300)]
 
     async def publish_more() -> list[str]:
         return [await publish("erin", token=f"l{n}") for n in range(100)]

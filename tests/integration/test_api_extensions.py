@@ -12,6 +12,7 @@ from kubejudge_dev import localservices
 from redis.asyncio import Redis
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.events import submission_state
 
 from kubejudge import events, protocol, queue
 from kubejudge.db.models import Submission
@@ -95,7 +96,7 @@ async def test_wait_true_wakes_on_the_verdict_event(
                 .where(Submission.token == token)
                 .values(status_id=3, stdout=b"hi\n", time=0.01, memory=1000)
             )
-        event = protocol.Event(type="verdict", token=token, data={})
+        event = protocol.Event(type="verdict", token=token, data=submission_state(token))
         await events.publish(redis, user_id=None, event=event, history_length=10)
 
     worker = asyncio.create_task(judge())

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from kubejudge_api import submissions
+from kubejudge_api import submission_store
 
 from kubejudge import auth
 from kubejudge.settings import Settings
@@ -67,7 +67,7 @@ async def test_a_problem_governs_every_cost_bearing_field(api: Any, bearer: Any)
     token = (await api.post("/submissions", json=greedy, headers=bearer())).json()["token"]
     shown = (await api.get(f"/submissions/{token}", params={"fields": "*"})).json()
     governed = {name: shown[name] for name in greedy if name not in HELLO}
-    assert set(governed) - {"problem_id"} == submissions.PROBLEM_GOVERNED
+    assert set(governed) - {"problem_id"} == submission_store.PROBLEM_GOVERNED
     assert governed == {
         "problem_id": problem_id, "number_of_runs": 1, "wall_time_limit": "3.0",
         "cpu_time_limit": "1.5", "cpu_extra_time": "1.0", "memory_limit": 64_000,

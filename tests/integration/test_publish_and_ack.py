@@ -4,6 +4,7 @@ one round trip with the heartbeat), against a real Redis."""
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from support.events import submission_state
 
 from kubejudge import events, protocol, queue
 
@@ -20,7 +21,8 @@ async def _delivered(redis: Redis, token: str) -> queue.Delivery:
 async def _settle(
     redis: Redis, delivery: queue.Delivery, user_id: str | None, *, raise_on_error: bool = True
 ) -> list[object]:
-    event = protocol.Event(type="verdict", token=delivery.entry.token, data={"status": {"id": 3}})
+    token = delivery.entry.token
+    event = protocol.Event(type="verdict", token=token, data=submission_state(token))
     outgoing = events.publication(user_id=user_id, event=event, history_length=100)
     async with redis.pipeline(transaction=True) as pipe:
         queue.add_publish_and_ack(pipe, pool=POOL, delivery=delivery, outgoing=outgoing)

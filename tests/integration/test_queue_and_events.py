@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from redis.asyncio import Redis
+from support.events import submission_state
 
 from kubejudge import events, protocol, queue
 
@@ -70,7 +71,7 @@ async def test_an_event_lands_in_history_and_on_both_channels(redis: Redis) -> N
     for _ in range(2):
         await pubsub.get_message(timeout=1)  # the subscribe confirmations
 
-    event = protocol.Event(type="verdict", token="t1", data={"status": {"id": 3}})
+    event = protocol.Event(type="verdict", token="t1", data=submission_state("t1"))
     event_id = await events.publish(redis, user_id="alice", event=event, history_length=100)
 
     received = [await pubsub.get_message(timeout=2) for _ in range(2)]
@@ -84,7 +85,7 @@ async def test_an_event_lands_in_history_and_on_both_channels(redis: Redis) -> N
 
 
 async def test_history_stays_bounded(redis: Redis) -> None:
-    event = protocol.Event(type="status", token="t", data={})
+    event = protocol.Event(type="status", token="t", data=submission_state("t"))
     for _ in range(500):
         await events.publish(redis, user_id="bob", event=event, history_length=10)
     # MAXLEN ~ trims whole macro nodes, so allow one node's slack above the bound.

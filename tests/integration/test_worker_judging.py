@@ -84,8 +84,8 @@ async def test_a_verdict_reaches_the_row_then_the_feed_then_the_queue_is_acked(
     assert row.time is not None and row.memory is not None and row.finished_at is not None
     events = await events_for(redis, "alice", token)
     assert [event.type for event in events] == ["status", "verdict"]
-    assert events[0].data["status"] == Status.PROCESSING.public()
-    verdict = events[1].data
+    assert events[0].data.model_dump()["status"] == Status.PROCESSING.public()
+    verdict = events[1].data.model_dump()
     assert verdict["status"] == Status.ACCEPTED.public()
     assert verdict["time"] == str(row.time) and verdict["memory"] == row.memory
     assert set(verdict) == {
@@ -119,7 +119,7 @@ async def test_a_problem_stops_at_the_first_failing_test(
         }  # fmt: skip
     assert row.stdout is None  # the deciding test is hidden
     events = await events_for(redis, "alice", token)
-    assert events[-1].data["tests"] == row.test_results
+    assert events[-1].data.model_dump()["tests"] == row.test_results
 
 
 STANDALONE_83 = re.compile(r"(?<![\w.])83(?!\w|\.\d)")
@@ -151,7 +151,9 @@ async def test_a_hidden_test_returns_its_verdict_and_nothing_the_program_chose(
     assert hidden["status"] == Status.RUNTIME_ERROR_NZEC.public()
     # The submission's figures are its visible tests' alone.
     assert str(row.time) == visible["time"] and row.memory == visible["memory"]
-    [verdict] = [e.data for e in await events_for(redis, "alice", token) if e.type == "verdict"]
+    [verdict] = [
+        e.data.model_dump() for e in await events_for(redis, "alice", token) if e.type == "verdict"
+    ]
     assert (verdict["exit_code"], verdict["message"]) == (None, None)
     # The exit code the program chose on the hidden test appears nowhere in what is published,
     # neither as a number nor as a word in a message (timestamps and times may hold the digits).

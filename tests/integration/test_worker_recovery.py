@@ -106,7 +106,7 @@ async def test_a_submission_that_kills_its_worker_every_time_is_dead_lettered(
     verdicts = [
         event for event in await events_for(redis, "alice", token) if event.type == "verdict"
     ]
-    assert [event.data["status"]["id"] for event in verdicts] == [Status.INTERNAL_ERROR]
+    assert [event.data.status.id for event in verdicts] == [Status.INTERNAL_ERROR]
 
 
 async def test_sigterm_finishes_running_work_takes_no_more_and_exits_zero(

@@ -19,12 +19,12 @@ from redis.exceptions import RedisError
 
 from kubejudge import auth, protocol, queue
 from kubejudge.statuses import Status
-from kubejudge_api import ratelimit, submissions
+from kubejudge_api import ratelimit, submission_store
 from kubejudge_api.errors import error
 from kubejudge_api.judge0_request import InvalidSubmission, NewSubmission
 from kubejudge_api.judge0_response import NOT_UTF8, NotUtf8, render
 from kubejudge_api.services import Services
-from kubejudge_api.submissions import Accepted, Row
+from kubejudge_api.submission_store import Accepted, Row
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ async def accept_one(
 ) -> Accepted:
     await admit(services, items=[new], user=user, client=client)
     try:
-        accepted = await submissions.insert_one(
+        accepted = await submission_store.insert_one(
             services.pg,
             new=new,
             owner=user.id if user else None,
@@ -113,7 +113,7 @@ async def accept_batch(
 ) -> list[Accepted | InvalidSubmission]:
     if items:
         await admit(services, items=items, user=user, client=client)
-    results = await submissions.insert_many(
+    results = await submission_store.insert_many(
         services.pg, items=items, owner=user.id if user else None
     )
     for result in results:
@@ -157,11 +157,11 @@ async def wait_for_verdict(services: Services, token: str) -> Row | None:
         ) as subscription:
             while True:
                 published = subscription.published
-                row = await submissions.get(services.engine, token)
+                row = await submission_store.get(services.engine, token)
                 remaining = deadline - time.monotonic()
                 if row is None or Status(row["status_id"]).is_final or remaining <= 0:
                     return row
                 await asyncio.wait_for(published.wait(), remaining)
     except (TimeoutError, RedisError, OSError):
         pass  # Judge0 would still be waiting; we answer with the current state instead
-    return await submissions.get(services.engine, token)
+    return await submission_store.get(services.engine, token)

@@ -15,10 +15,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kubejudge.db.engine import migrate
 from kubejudge_api import errors
-from kubejudge_api.authtoken import AuthTokenMiddleware
-from kubejudge_api.bodylimit import BodyLimitMiddleware
-from kubejudge_api.info import KUBEJUDGE_VERSION
-from kubejudge_api.metrics import ApiMetrics, MetricsMiddleware
+from kubejudge_api.judge0_info import KUBEJUDGE_VERSION
+from kubejudge_api.metrics import ApiMetrics
+from kubejudge_api.middleware.authtoken import AuthTokenMiddleware
+from kubejudge_api.middleware.bodylimit import BodyLimitMiddleware
+from kubejudge_api.middleware.requestmetrics import MetricsMiddleware
 from kubejudge_api.routes import health, info, problems, submissions, users
 from kubejudge_api.services import Services
 from kubejudge_api.settings import ApiSettings

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kubejudge import auth
-from kubejudge_api import authtoken
 from kubejudge_api.errors import error
+from kubejudge_api.middleware import authtoken
 from kubejudge_api.services import Services
 
 

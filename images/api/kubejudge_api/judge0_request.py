@@ -172,11 +172,8 @@ def _option(value: Any, name: str, errors: Errors) -> str | None:
 def _decimal(
     value: Any, name: str, errors: Errors, *, default: Decimal, low: Decimal, high: Decimal
 ) -> Decimal:
-    if value is None or value == "":
-        return default
-    number = _as_number(value)
+    number = _given_number(value, name, errors)
     if number is None:
-        errors.setdefault(name, []).append("is not a number")
         return default
     if number < low:
         errors.setdefault(name, []).append(f"must be greater than or equal to {int(low)}")
@@ -189,11 +186,8 @@ def _integer(
     value: Any, name: str, errors: Errors, *, default: int, bounds: tuple[int, int, bool]
 ) -> int:
     low, high, inclusive = bounds
-    if value is None or value == "":
-        return default
-    number = _as_number(value)
+    number = _given_number(value, name, errors)
     if number is None:
-        errors.setdefault(name, []).append("is not a number")
         return default
     if inclusive and number < low:
         errors.setdefault(name, []).append(f"must be greater than or equal to {low}")
@@ -226,6 +220,16 @@ def _problem_id(value: Any, errors: Errors) -> int | None:
         errors["problem_id"] = ["must be a positive integer"]
         return None
     return value
+
+
+def _given_number(value: Any, name: str, errors: Errors) -> float | int | None:
+    """The number a limit was given; None when it was left out, or is not a number (an error)."""
+    if value is None or value == "":
+        return None
+    number = _as_number(value)
+    if number is None:
+        errors.setdefault(name, []).append("is not a number")
+    return number
 
 
 def _as_number(value: Any) -> float | int | None:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ApiMetrics:
@@ -43,37 +39,3 @@ class ApiMetrics:
 
     def rejected(self, reason: str, n: int = 1) -> None:
         self.submissions.labels("rejected", reason).inc(n)
-
-
-class MetricsMiddleware:
-    """Counts and times every request under its route template (`/submissions/{token}`),
-    so metric cardinality stays bounded whatever paths clients send."""
-
-    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = [500]
-
-        async def send_and_record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            route = _template(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
-
-
-def _template(scope: dict[str, Any]) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kubejudge import protocol, queue
 from kubejudge.statuses import Status
 from kubejudge_api.settings import ApiSettings
-from kubejudge_api.submissions import SUBMISSIONS
+from kubejudge_api.submission_store import SUBMISSIONS
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -8,8 +8,7 @@ from kubejudge_gateway.replay import EventId
 
 
 def event(event_id: EventId, event: protocol.Event) -> str:
-    data = {**event.data, "token": event.token}
-    return protocol.ServerMessage(type=event.type, id=str(event_id), data=data).model_dump_json()
+    return protocol.ServerMessage.of_event(str(event_id), event).model_dump_json()
 
 
 def welcome(position: EventId) -> str:

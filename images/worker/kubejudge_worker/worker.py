@@ -34,7 +34,6 @@ from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_worker import heartbeat, metrics, record
 from kubejudge_worker.busytime import BusyTime
-from kubejudge_worker.eventdata import submission_event_data
 from kubejudge_worker.judge import Job, Verdict, judge
 from kubejudge_worker.sandbox import Limits, Sandbox, SandboxError
 from kubejudge_worker.settings import WorkerSettings
@@ -338,7 +337,7 @@ class Worker:
         self, kind: Literal["status", "verdict"], submission: Row[Any]
     ) -> events.Publication:
         event = protocol.Event(
-            type=kind, token=submission.token, data=submission_event_data(submission)
+            type=kind, token=submission.token, data=protocol.SubmissionState.of(submission)
         )
         return events.publication(
             user_id=submission.owner, event=event, history_length=self.settings.history_length

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
-from kubejudge_api import info, workers
+from kubejudge_api import judge0_info, worker_summary
 from kubejudge_api.deps import ServicesDep, authorized_user, token_valid
 from kubejudge_api.errors import error
 
@@ -43,23 +43,23 @@ async def statuses() -> list[dict[str, Any]]:
 
 @router.get("/about")
 async def about() -> dict[str, str]:
-    return info.about()
+    return judge0_info.about()
 
 
 @router.get("/version", response_class=PlainTextResponse)
 async def version() -> str:
-    return info.JUDGE0_VERSION
+    return judge0_info.JUDGE0_VERSION
 
 
 @router.get("/config_info")
 async def config_info(services: ServicesDep) -> dict[str, Any]:
-    return info.config_info(services.settings)
+    return judge0_info.config_info(services.settings)
 
 
 @router.get("/workers")
 async def worker_pools(services: ServicesDep) -> list[dict[str, Any]]:
     """Per pool: queue, size (waiting), available/idle/working judging slots, paused, failed."""
-    return await workers.summary(services.redis, list(services.settings.pools))
+    return await worker_summary.summary(services.redis, list(services.settings.pools))
 
 
 @router.post("/authenticate")

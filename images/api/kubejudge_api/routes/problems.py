@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from kubejudge_api import problems
+from kubejudge_api import problem_store
 from kubejudge_api.deps import AdminDep, ServicesDep
 from kubejudge_api.errors import ApiError, error
-from kubejudge_api.problems import ProblemIn
+from kubejudge_api.problem_store import ProblemIn
 
 router = APIRouter(prefix="/problems", tags=["problems"])
 ProblemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -17,7 +17,7 @@ ProblemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 @router.get("")
 async def list_problems(services: ServicesDep) -> list[dict[str, Any]]:
-    return await problems.listing(
+    return await problem_store.listing(
         services.engine, services.redis, ttl_s=services.settings.problem_cache_ttl_s
     )
 
@@ -25,7 +25,7 @@ async def list_problems(services: ServicesDep) -> list[dict[str, Any]]:
 @router.get("/{problem_id}")
 async def get_problem(problem_id: ProblemId, services: ServicesDep) -> dict[str, Any]:
     """A problem with its visible tests; hidden tests are only counted."""
-    found = await problems.get(
+    found = await problem_store.get(
         services.engine, services.redis, problem_id, ttl_s=services.settings.problem_cache_ttl_s
     )
     if found is None:
@@ -52,16 +52,16 @@ async def _write(services: ServicesDep, body: ProblemIn, *, problem_id: int | No
     ttl_s = services.settings.problem_cache_ttl_s
     try:
         if problem_id is None:
-            written = await problems.create(
+            written = await problem_store.create(
                 services.engine, services.redis, problem=body, ttl_s=ttl_s
             )
         else:
-            written = await problems.replace(
+            written = await problem_store.replace(
                 services.engine, services.redis, problem_id=problem_id, problem=body, ttl_s=ttl_s
             )
-    except problems.SlugTaken as taken:
+    except problem_store.SlugTaken as taken:
         raise ApiError(422, {"slug": ["has already been taken"]}) from taken
-    except problems.CacheUnavailable as down:
+    except problem_store.CacheUnavailable as down:
         raise error(503, "the problem cache is unavailable; nothing was changed") from down
     if written is None:
         raise error(404, "Not Found")

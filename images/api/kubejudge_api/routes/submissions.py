@@ -10,14 +10,14 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from kubejudge import auth
-from kubejudge_api import accept, judge0_request, submissions
+from kubejudge_api import accept, judge0_request, submission_store
 from kubejudge_api.deps import CallerDep, ServicesDep, authorized_user
 from kubejudge_api.errors import ApiError, error
 from kubejudge_api.judge0_request import InvalidSubmission, NewSubmission
 from kubejudge_api.judge0_response import NOT_UTF8, InvalidFields, NotUtf8, parse_fields, render
 from kubejudge_api.schemas import BATCH_BODY, SUBMISSION_BODY
 from kubejudge_api.services import Services
-from kubejudge_api.submissions import Accepted
+from kubejudge_api.submission_store import Accepted
 
 router = APIRouter(tags=["submissions"])
 
@@ -130,7 +130,7 @@ async def batch_show(
     raw = request.headers.get("tokens") or tokens or ""
     wanted = [token for token in raw.strip().split(",") if token]
     _check_batch_size(len(wanted), services)
-    rows = await submissions.get_many(services.engine, wanted)
+    rows = await submission_store.get_many(services.engine, wanted)
     try:
         return {
             "submissions": [
@@ -156,7 +156,7 @@ async def show(
     """One submission (default fields: token, time, memory, stdout, stderr, compile_output,
     message, status)."""
     requested = requested_fields(fields)
-    row = await submissions.get(services.engine, token)
+    row = await submission_store.get(services.engine, token)
     if row is None:
         raise error(404, "Not Found")
     try:
@@ -190,7 +190,9 @@ async def list_page(
         raise error(400, f"invalid page: {page_number}")
     if not 0 < size <= 100:
         raise error(400, f"invalid per_page: {size}")
-    result = await submissions.page(services.engine, owner=owner, page=page_number, per_page=size)
+    result = await submission_store.page(
+        services.engine, owner=owner, page=page_number, per_page=size
+    )
     try:
         rendered = [
             render(row, fields=fields, base64_encoded=base64_encoded) for row in result.rows

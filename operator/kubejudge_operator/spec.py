@@ -63,6 +63,22 @@ class Frontend(Model):
     resources: dict[str, Any] = Field(default_factory=dict)
 
 
+class RateLimit(Model):
+    """The api's submission limits; a field left out keeps the api's own default."""
+
+    window_s: int | None = Field(default=None, alias="windowSeconds", ge=1)
+    per_user: int | None = Field(default=None, alias="perUser", ge=1)
+    # Calls with neither a JWT nor X-Auth-Token, counted per client address; 0 turns it off.
+    anonymous_per_address: int | None = Field(default=None, alias="anonymousPerAddress", ge=0)
+
+
+class Api(Frontend):
+    # The ingress or load balancer in front of the api: only from these is X-Forwarded-For
+    # believed, so anonymous callers behind it are limited one by one, not as one address.
+    trusted_proxies: list[Network] = Field(default_factory=list, alias="trustedProxies")
+    rate_limit: RateLimit = Field(default_factory=RateLimit, alias="rateLimit")
+
+
 class WorkerPool(Model):
     name: str
     languages: list[str]
@@ -91,7 +107,7 @@ class ClusterSpec(Model):
     postgresql: Store
     jwt_secret_ref: SecretRef = Field(alias="jwtSecretRef")
     auth_token_secret_ref: SecretRef | None = Field(default=None, alias="authTokenSecretRef")
-    api: Frontend = Field(default_factory=Frontend)
+    api: Api = Field(default_factory=Api)
     gateway: Frontend = Field(default_factory=Frontend)
     max_wall_time_s: int = Field(default=60, alias="maxWallTimeSeconds")
     worker_pools: list[WorkerPool] = Field(alias="workerPools", min_length=1)

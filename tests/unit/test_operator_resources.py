@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubejudge_api.settings import ApiSettings
 from kubejudge_operator.reconcile import endpoint_of
 from kubejudge_operator.resources.children import build_children
 from kubejudge_operator.resources.config import CONFIG_HASH_ANNOTATION
@@ -372,3 +373,34 @@ def test_the_example_fits_a_default_minikube_with_two_general_workers() -> None:
             memory += count * _memory_mi(str(requests.get("memory", "0Mi")))
     assert cpu <= MINIKUBE_FREE_CPU_M, f"{cpu}m of CPU requested"
     assert memory <= MINIKUBE_FREE_MEMORY_MI, f"{memory}Mi of memory requested"
+
+
+def test_the_api_gets_the_proxies_and_limits_the_spec_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the operator writes into the api's env is what ApiSettings reads back; the gateway
+    gets none of it, and a limit left out keeps the api's own default."""
+    spec = make_spec(
+        api={"trustedProxies": ["10.1.2.3/8", "192.0.2.7/32"], "rateLimit": {"perUser": 30}}
+    )
+    built = children(spec)
+    api_env = built[("Deployment", "judge-api")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    for item in api_env:
+        if "value" in item:
+            monkeypatch.setenv(item["name"], item["value"])
+    monkeypatch.setenv("KUBEJUDGE_JWT_SECRET", "x" * 32)
+    settings = ApiSettings()
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32"]
+    assert settings.rate_limit_submissions == 30
+    defaults = ApiSettings.model_fields
+    assert settings.rate_limit_window_s == defaults["rate_limit_window_s"].default
+    gateway = built[("Deployment", "judge-gateway")]["spec"]["template"]["spec"]["containers"][0]
+    api_only = {"KUBEJUDGE_TRUSTED_PROXIES", "KUBEJUDGE_RATE_LIMIT_SUBMISSIONS"}
+    assert api_only <= {item["name"] for item in api_env}
+    assert not api_only & {item["name"] for item in gateway["env"]}
+
+
+def test_the_anonymous_limit_can_be_turned_off_and_a_bad_proxy_is_refused() -> None:
+    built = children(make_spec(api={"rateLimit": {"anonymousPerAddress": 0}}))
+    env = built[("Deployment", "judge-api")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS", "value": "0"} in env
+    with pytest.raises(ValidationError):
+        make_spec(api={"trustedProxies": ["not-a-cidr"]})

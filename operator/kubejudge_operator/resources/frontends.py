@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubejudge.wellknown import API_PORT, GATEWAY_PORT
@@ -10,6 +11,21 @@ from kubejudge_operator.resources.pods import app_pod, http_probe, restricted_co
 from kubejudge_operator.spec import ClusterSpec, Owner
 
 FRONTEND_PORTS = {"api": API_PORT, "gateway": GATEWAY_PORT}
+
+
+def api_env(spec: ClusterSpec) -> list[dict[str, str]]:
+    """What only the api reads: its trusted proxies and the rate limits the spec sets."""
+    api = spec.api
+    settings: dict[str, object] = {
+        "KUBEJUDGE_RATE_LIMIT_WINDOW_S": api.rate_limit.window_s,
+        "KUBEJUDGE_RATE_LIMIT_SUBMISSIONS": api.rate_limit.per_user,
+        "KUBEJUDGE_RATE_LIMIT_ANONYMOUS_SUBMISSIONS": api.rate_limit.anonymous_per_address,
+    }
+    if api.trusted_proxies:
+        settings["KUBEJUDGE_TRUSTED_PROXIES"] = json.dumps([str(n) for n in api.trusted_proxies])
+    return [
+        {"name": name, "value": str(value)} for name, value in settings.items() if value is not None
+    ]
 
 
 def build_frontend(owner: Owner, spec: ClusterSpec, component: str) -> dict[str, Any]:
@@ -25,6 +41,7 @@ def build_frontend(owner: Owner, spec: ClusterSpec, component: str) -> dict[str,
         "livenessProbe": http_probe("/healthz", "http", period_s=10),
         "resources": frontend.resources,
         "securityContext": restricted_container_security(),
+        "env": api_env(spec) if component == "api" else [],
     }
     return {
         "apiVersion": "apps/v1",

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from kubejudge_dev import localservices
+from kubejudge_worker import record
 from kubejudge_worker.judge import Case, Job, judge
 from kubejudge_worker.sandbox import Box, Limits, Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
@@ -49,7 +50,7 @@ from redis.asyncio import Connection, Redis
 from sqlalchemy import func, select, text
 
 from kubejudge import protocol, queue
-from kubejudge.db.engine import create_engine, migrate, sessionmaker
+from kubejudge.db.engine import migrate, sessionmaker
 from kubejudge.db.models import Submission
 from kubejudge.languages import LANGUAGES
 from kubejudge.settings import Settings
@@ -151,7 +152,7 @@ async def end_to_end(
 ) -> EndToEnd:
     """One worker with concurrency = cores judges `submissions`."""
     redis = Redis.from_url(settings.redis_url, connection_class=CountedConnection)
-    engine = create_engine(settings, pool_size=settings.concurrency + 2)
+    engine = record.worker_engine(settings, concurrency=settings.concurrency)
     await redis.flushall()
     async with engine.begin() as connection:
         await connection.execute(text("TRUNCATE submissions"))

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from kubejudge_worker import record
 from kubejudge_worker.judge import Verdict
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
@@ -20,7 +19,16 @@ from kubejudge_worker.worker import Worker
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from worker_rows import POOL, add_problem, events_for, load, submit, wait_final
+from worker_rows import (
+    POOL,
+    add_problem,
+    claim_one,
+    events_for,
+    finish_one,
+    load,
+    submit,
+    wait_final,
+)
 
 from kubejudge import poolview, protocol, queue
 from kubejudge.settings import Settings
@@ -193,17 +201,17 @@ async def test_a_stale_attempt_cannot_overwrite_a_newer_one(
 ) -> None:
     worker.stop()  # judge nothing here: we drive the claims ourselves
     token = await submit(engine, redis, source=DOUBLE)
-    old = await record.claim(engine, token)
-    new = await record.claim(engine, token)
+    old = await claim_one(engine, token)
+    new = await claim_one(engine, token)
     assert old is not None and new is not None
     assert (old.submission.attempt, new.submission.attempt) == (1, 2)
     stale = Verdict(status=Status.WRONG_ANSWER)
-    assert await record.finish(engine, token=token, attempt=1, verdict=stale) is None
+    assert await finish_one(engine, token=token, attempt=1, verdict=stale) is None
     fresh = Verdict(status=Status.ACCEPTED)
-    assert await record.finish(engine, token=token, attempt=2, verdict=fresh) is not None
-    assert await record.finish(engine, token=token, attempt=2, verdict=stale) is None
+    assert await finish_one(engine, token=token, attempt=2, verdict=fresh) is not None
+    assert await finish_one(engine, token=token, attempt=2, verdict=stale) is None
     assert (await load(engine, token)).status_id == Status.ACCEPTED
-    assert await record.claim(engine, token) is None  # final: no further attempt
+    assert await claim_one(engine, token) is None  # final: no further attempt
 
 
 async def test_a_worker_judging_back_to_back_reads_busy_all_along(
@@ -259,11 +267,9 @@ async def test_an_entry_whose_ack_was_lost_is_acked_not_rejudged(
 ) -> None:
     token = await submit(engine, redis, source=DOUBLE, stdin=b"4\n", expected_output=b"8")
     await _pending_under(redis, "w-forgetful")
-    claim = await record.claim(engine, token)  # judged and recorded; then the ack was lost
+    claim = await claim_one(engine, token)  # judged and recorded; then the ack was lost
     assert claim is not None
-    done = await record.finish(
-        engine, token=token, attempt=1, verdict=Verdict(status=Status.ACCEPTED)
-    )
+    done = await finish_one(engine, token=token, attempt=1, verdict=Verdict(status=Status.ACCEPTED))
     assert done is not None
     async with running_worker(settings, redis, engine, sandbox, "w-forgetful"):
         await _until_acked(redis, token)

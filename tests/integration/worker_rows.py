@@ -7,8 +7,11 @@ import json
 import uuid
 from decimal import Decimal
 
+from kubejudge_worker import record
+from kubejudge_worker.judge import Verdict
+from kubejudge_worker.sandbox import Limits
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import protocol, queue
@@ -16,6 +19,26 @@ from kubejudge.db.engine import sessionmaker
 from kubejudge.db.models import Problem, Submission, TestCase
 
 POOL = "default"
+COMPILE_LIMITS = Limits(
+    cpu_time_s=10, cpu_extra_time_s=0, wall_time_s=20, memory_kb=512_000, stack_kb=64_000,
+    max_processes=128, max_file_size_kb=65_536, output_limit_bytes=1 << 16,
+)  # fmt: skip
+
+
+async def claim_one(engine: AsyncEngine, token: str) -> record.Claim | None:
+    """`record.claim` of one token, as a worker with one submission in flight makes it."""
+    [claim] = await record.claim(engine, [token], compile_limits=COMPILE_LIMITS)
+    return claim
+
+
+async def finish_one(
+    engine: AsyncEngine, *, token: str, attempt: int, verdict: Verdict
+) -> Row | None:
+    """`record.finish` of one attempt's verdict."""
+    now = record.now()
+    outcome = record.Outcome(token=token, attempt=attempt, verdict=verdict, finished_at=now)
+    [final] = await record.finish(engine, [outcome])
+    return final
 
 
 async def submit(

@@ -13,8 +13,7 @@ import uuid
 
 from redis.asyncio import Redis
 
-from kubejudge.db.engine import create_engine
-from kubejudge_worker import metrics
+from kubejudge_worker import metrics, record
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig
 from kubejudge_worker.sandbox.toolchains import warm_go_cache
 from kubejudge_worker.settings import WorkerSettings
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: WorkerSettings, sandbox: Sandbox, worker_id: str) -> bool:
     redis = Redis.from_url(settings.redis_url)
-    engine = create_engine(settings, pool_size=settings.concurrency + 1)
+    engine = record.worker_engine(settings, concurrency=settings.concurrency)
     worker = Worker(
         settings=settings, sandbox=sandbox, redis=redis, engine=engine, worker_id=worker_id
     )

@@ -57,7 +57,7 @@ from redis.asyncio import Connection, Redis
 from sqlalchemy import func, select, text
 
 from kubejudge import protocol, queue
-from kubejudge.db.engine import migrate, sessionmaker
+from kubejudge.db.engine import create_engine, migrate, sessionmaker
 from kubejudge.db.models import Submission
 from kubejudge.languages import LANGUAGES, OPTIONS
 from kubejudge.settings import Settings
@@ -245,7 +245,8 @@ async def end_to_end(
 ) -> EndToEnd:
     """One worker with concurrency = cores judges `submissions`."""
     redis = Redis.from_url(settings.redis_url, connection_class=CountedConnection)
-    engine = record.worker_engine(settings, concurrency=settings.concurrency)
+    engine = create_engine(settings, pool_size=1)
+    pg = await record.connect(settings, concurrency=settings.concurrency)
     await redis.flushall()
     async with engine.begin() as connection:
         await connection.execute(text("TRUNCATE submissions"))
@@ -255,9 +256,7 @@ async def end_to_end(
         session.add_all(_submission(token) for token in tokens)
     for token in tokens:
         await queue.enqueue(redis, pool=settings.pool, token=token)
-    worker = Worker(
-        settings=settings, sandbox=sandbox, redis=redis, engine=engine, worker_id="bench"
-    )
+    worker = Worker(settings=settings, sandbox=sandbox, redis=redis, pg=pg, worker_id="bench")
     profiler = Profiler(async_mode="disabled") if profile else None
     if profiler is not None:
         profiler.start()
@@ -283,6 +282,7 @@ async def end_to_end(
     assert accepted == submissions, f"{accepted} of {submissions} accepted"
     await redis.aclose()
     await engine.dispose()
+    await pg.close()
     return EndToEnd(
         per_s=submissions / elapsed,
         loop_cpu_ms=1000 * cpu_s / submissions,

@@ -37,6 +37,7 @@ from worker_rows import (
     load,
     submit,
     wait_final,
+    worker_connections,
 )
 
 from kubejudge import auth, protocol, queue
@@ -334,20 +335,21 @@ async def test_a_batched_verdict_write_is_fenced_row_by_row(
     current one's is written, whatever their order in the batch."""
     stale_token = await submit(engine, redis, source="print(1)\n")
     fresh_token = await submit(engine, redis, source="print(1)\n")
-    claims = await record.claim(engine, [stale_token, fresh_token], compile_limits=COMPILE_LIMITS)
-    assert [claim is not None and claim.submission.attempt for claim in claims] == [1, 1]
-    [again] = await record.claim(engine, [stale_token], compile_limits=COMPILE_LIMITS)
-    assert again is not None and again.submission.attempt == 2  # the first was presumed dead
-    now = record.now()
-    older = Verdict(status=Status.WRONG_ANSWER, stdout=b"older\n")
-    newer = Verdict(status=Status.ACCEPTED, stdout=b"newer\n")
-    written = await record.finish(
-        engine,
-        [
-            record.Outcome(token=stale_token, attempt=1, verdict=older, finished_at=now),
-            record.Outcome(token=fresh_token, attempt=1, verdict=newer, finished_at=now),
-        ],
-    )
+    async with worker_connections(engine) as pg:
+        claims = await record.claim(pg, [stale_token, fresh_token], compile_limits=COMPILE_LIMITS)
+        assert [claim is not None and claim.submission.attempt for claim in claims] == [1, 1]
+        [again] = await record.claim(pg, [stale_token], compile_limits=COMPILE_LIMITS)
+        assert again is not None and again.submission.attempt == 2  # the first: presumed dead
+        now = record.now()
+        older = Verdict(status=Status.WRONG_ANSWER, stdout=b"older\n")
+        newer = Verdict(status=Status.ACCEPTED, stdout=b"newer\n")
+        written = await record.finish(
+            pg,
+            [
+                record.Outcome(token=stale_token, attempt=1, verdict=older, finished_at=now),
+                record.Outcome(token=fresh_token, attempt=1, verdict=newer, finished_at=now),
+            ],
+        )
     assert written[0] is None
     assert written[1] is not None and written[1].stdout == b"newer\n"
     stale = await load(engine, stale_token)
@@ -361,7 +363,8 @@ async def test_a_token_twice_in_one_claim_batch_gets_two_attempts(
     """Two entries of one token in flight together are claimed as they would be one at a time:
     the later attempt fences the earlier out; neither is taken for a final submission."""
     token = await submit(engine, redis, source="print(1)\n")
-    first, second = await record.claim(engine, [token, token], compile_limits=COMPILE_LIMITS)
+    async with worker_connections(engine) as pg:
+        first, second = await record.claim(pg, [token, token], compile_limits=COMPILE_LIMITS)
     assert first is not None and second is not None
     assert (first.submission.attempt, second.submission.attempt) == (1, 2)
     assert (

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from kubejudge_worker import record
 from kubejudge_worker.judge import Verdict
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig
 from kubejudge_worker.settings import WorkerSettings
@@ -63,15 +64,15 @@ async def running_worker(
         jwt_secret=settings.jwt_secret, pool=POOL, concurrency=concurrency, metrics_port=0,
         heartbeat_ttl_s=1, reclaim_interval_s=0.3,
     )  # fmt: skip
-    running = Worker(
-        settings=config, sandbox=sandbox, redis=redis, engine=engine, worker_id=worker_id
-    )
+    pg = await record.connect(config, concurrency=concurrency)
+    running = Worker(settings=config, sandbox=sandbox, redis=redis, pg=pg, worker_id=worker_id)
     task = asyncio.create_task(running.run())
     try:
         yield running
     finally:
         running.stop()
         await asyncio.wait_for(task, timeout=30)
+        await pg.close()
 
 
 @pytest.fixture

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import asyncpg
 from kubejudge_worker import record
 from kubejudge_worker.judge import Verdict
 from kubejudge_worker.sandbox import Limits
 from redis.asyncio import Redis
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import protocol, queue
 from kubejudge.db.engine import sessionmaker
 from kubejudge.db.models import Problem, Submission, TestCase
+from kubejudge.settings import Settings
 
 POOL = "default"
 COMPILE_LIMITS = Limits(
@@ -25,19 +29,32 @@ COMPILE_LIMITS = Limits(
 )  # fmt: skip
 
 
+@contextlib.asynccontextmanager
+async def worker_connections(engine: AsyncEngine) -> AsyncIterator[asyncpg.Pool]:
+    """The connections a worker makes (`record.connect`), to the test's database."""
+    url = engine.url.render_as_string(hide_password=False)
+    pg = await record.connect(Settings(database_url=url), concurrency=1)
+    try:
+        yield pg
+    finally:
+        await pg.close()
+
+
 async def claim_one(engine: AsyncEngine, token: str) -> record.Claim | None:
     """`record.claim` of one token, as a worker with one submission in flight makes it."""
-    [claim] = await record.claim(engine, [token], compile_limits=COMPILE_LIMITS)
+    async with worker_connections(engine) as pg:
+        [claim] = await record.claim(pg, [token], compile_limits=COMPILE_LIMITS)
     return claim
 
 
 async def finish_one(
     engine: AsyncEngine, *, token: str, attempt: int, verdict: Verdict
-) -> Row | None:
+) -> record.Stored | None:
     """`record.finish` of one attempt's verdict."""
     now = record.now()
     outcome = record.Outcome(token=token, attempt=attempt, verdict=verdict, finished_at=now)
-    [final] = await record.finish(engine, [outcome])
+    async with worker_connections(engine) as pg:
+        [final] = await record.finish(pg, [outcome])
     return final
 
 

@@ -6,36 +6,38 @@ worker presumed dead) can never overwrite a newer one, and a submission that is 
 final is never judged or published twice.
 
 Both run on every submission, so each takes a batch (the submissions a worker has in flight,
-see `batching`) in one statement, fenced row by row, and they are prebuilt Core statements on
-a plain connection returning plain rows: the ORM's per-call statement building, session and
-identity map cost about twice as much CPU, on the event loop every other slot shares.
+see `batching`) in one statement, fenced row by row. They are Core statements compiled once
+and sent over raw asyncpg, as the api's accept path does: SQLAlchemy's execution (its
+greenlets, pool checkout and result processing) was half the worker's own CPU per submission,
+on the event loop every other slot shares.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     ARRAY,
     Integer,
-    Row,
     String,
     Text,
     any_,
     bindparam,
     cast,
     func,
+    literal,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql import ClauseElement
 
-from kubejudge.db.engine import create_engine
 from kubejudge.db.models import Submission, TestCase
 from kubejudge.languages import LANGUAGES
 from kubejudge.settings import Settings
@@ -65,7 +67,7 @@ _CLAIM = (
     update(SUBMISSIONS)
     .where(
         SUBMISSIONS.c.token == any_(bindparam("claimed_tokens", type_=ARRAY(String))),
-        SUBMISSIONS.c.status_id.in_(UNFINISHED),
+        SUBMISSIONS.c.status_id == any_(literal(list(UNFINISHED), ARRAY(Integer))),
     )
     .values(
         status_id=int(Status.PROCESSING),
@@ -105,7 +107,7 @@ _FINISH = (
     .where(
         SUBMISSIONS.c.token == _VERDICTS.c.token,
         SUBMISSIONS.c.attempt == _VERDICTS.c.attempt,
-        SUBMISSIONS.c.status_id.in_(UNFINISHED),
+        SUBMISSIONS.c.status_id == any_(literal(list(UNFINISHED), ARRAY(Integer))),
     )
     .values(
         {
@@ -117,18 +119,69 @@ _FINISH = (
 )
 
 
-def worker_engine(settings: Settings, *, concurrency: int) -> AsyncEngine:
-    """The worker's engine. No ping before each statement: it was a third of a claim's time
-    and CPU, and what it guards against (a connection PostgreSQL dropped) fails the statement,
-    which invalidates the pool's connections and is retried like any infrastructure error."""
-    # One connection for each kind of batch in flight (claims, verdicts), and the odd
-    # one-off (a give-up), with room to spare.
-    return create_engine(settings, pool_size=concurrency + 2, pre_ping=False)
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement as asyncpg takes it: its SQL, and its parameters in order, each given at
+    the call or fixed in the statement."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, statement: ClauseElement) -> _Compiled:
+        compiled = statement.compile(dialect=asyncpg_dialect())
+        fixed = {name: bind.value for name, bind in compiled.binds.items()}
+        return cls(str(compiled), tuple(compiled.positiontup or ()), fixed)
+
+    def args(self, given: Mapping[str, Any]) -> list[Any]:
+        return [given[name] if name in given else self.fixed[name] for name in self.names]
+
+
+_CLAIM_SQL = _Compiled.of(_CLAIM)
+_TESTS_SQL = _Compiled.of(_TESTS)
+_FINISH_SQL = _Compiled.of(_FINISH)
+
+
+class Stored:
+    """A row as PostgreSQL returned it, its columns read as attributes."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: asyncpg.Record) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+async def connect(settings: Settings, *, concurrency: int) -> asyncpg.Pool:
+    """The worker's connections: one for each kind of batch in flight (claims, verdicts) and
+    the odd one-off (a give-up), with room to spare. A connection PostgreSQL dropped fails its
+    statement, which is retried like any infrastructure error, on a new one."""
+    dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return await asyncpg.create_pool(
+        dsn, min_size=0, max_size=concurrency + 2, init=_decode_json, reset=_keep_session
+    )
+
+
+async def _decode_json(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads
+    )
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Nothing here sets session state, so a connection goes back to the pool without
+    asyncpg's reset round trip."""
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    submission: Row[Any]  # the row as our attempt found it (status Processing)
+    submission: Stored  # the row as our attempt found it (status Processing)
     job: Job  # what the sandbox judges
 
 
@@ -143,7 +196,7 @@ class Outcome:
 
 
 async def claim(
-    engine: AsyncEngine, tokens: Sequence[str], *, compile_limits: Limits
+    pg: asyncpg.Pool, tokens: Sequence[str], *, compile_limits: Limits
 ) -> list[Claim | None]:
     """Start an attempt on each token's submission: Processing, attempt + 1. Each token's
     claim, or None where the submission is final or unknown."""
@@ -151,13 +204,11 @@ async def claim(
     # A token twice in one batch (two entries of it in flight) is claimed twice, as it would
     # be one at a time: the later attempt fences the earlier out.
     # One statement a round, so autocommit: no BEGIN and COMMIT round trips around it.
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
+    async with pg.acquire() as connection:
         for round_ in _rounds(tokens):
-            found = await connection.execute(
-                _CLAIM, {"claimed_tokens": [tokens[i] for i in round_], "now": now()}
-            )
-            rows = {row.token: row for row in found}
+            given = {"claimed_tokens": [tokens[i] for i in round_], "now": now()}
+            found = await connection.fetch(_CLAIM_SQL.sql, *_CLAIM_SQL.args(given))
+            rows = {row["token"]: Stored(row) for row in found}
             tests = await _tests(connection, rows.values())
             for i in round_:
                 row = rows.get(tokens[i])
@@ -180,20 +231,20 @@ def _rounds(tokens: Sequence[str]) -> list[list[int]]:
 
 
 async def _tests(
-    connection: AsyncConnection, submissions: Iterable[Row[Any]]
+    connection: asyncpg.Connection, submissions: Iterable[Stored]
 ) -> dict[int, list[Case]]:
     """The tests of the problems among `submissions`, in order, by problem."""
     problems = sorted({row.problem_id for row in submissions if row.problem_id is not None})
     tests: dict[int, list[Case]] = {problem: [] for problem in problems}
     if problems:
-        for problem, given, expected, hidden in await connection.execute(
-            _TESTS, {"problems": problems}
+        for problem, given, expected, hidden in await connection.fetch(
+            _TESTS_SQL.sql, *_TESTS_SQL.args({"problems": problems})
         ):
             tests[problem].append(Case(stdin=given, expected_output=expected, hidden=hidden))
     return tests
 
 
-def _job(submission: Row[Any], tests: dict[int, list[Case]], compile_limits: Limits) -> Job:
+def _job(submission: Stored, tests: dict[int, list[Case]], compile_limits: Limits) -> Job:
     if submission.problem_id is None:
         cases = [Case(stdin=submission.stdin or b"", expected_output=submission.expected_output)]
     else:
@@ -221,7 +272,7 @@ def _job(submission: Row[Any], tests: dict[int, list[Case]], compile_limits: Lim
     )
 
 
-async def finish(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> list[Row[Any] | None]:
+async def finish(pg: asyncpg.Pool, outcomes: Sequence[Outcome]) -> list[Stored | None]:
     """Write each outcome's verdict if its attempt is still current (one statement, fenced row
     by row); each one's final row, or None where it was fenced out."""
     columns: dict[str, list[Any]] = {
@@ -231,11 +282,8 @@ async def finish(engine: AsyncEngine, outcomes: Sequence[Outcome]) -> list[Row[A
         for name, value in _row_values(outcome).items():
             columns[f"all_{name}"].append(value)
     # One statement, so autocommit: no BEGIN and COMMIT round trips around it.
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        written = {
-            (row.token, row.attempt): row for row in await connection.execute(_FINISH, columns)
-        }
+    found = await pg.fetch(_FINISH_SQL.sql, *_FINISH_SQL.args(columns))
+    written = {(row["token"], row["attempt"]): Stored(row) for row in found}
     return [written.get((outcome.token, outcome.attempt)) for outcome in outcomes]
 
 

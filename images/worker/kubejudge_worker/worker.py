@@ -24,13 +24,11 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from typing import Literal
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Row
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import events, protocol, queue
 from kubejudge.statuses import Status
@@ -55,13 +53,13 @@ class Worker:
         settings: WorkerSettings,
         sandbox: Sandbox,
         redis: Redis,
-        engine: AsyncEngine,
+        pg: asyncpg.Pool,
         worker_id: str,
     ) -> None:
         self.settings = settings
         self.sandbox = sandbox
         self.redis = redis
-        self.engine = engine
+        self.pg = pg
         self.worker_id = worker_id
         self.pool = settings.pool
         self.stopping = asyncio.Event()
@@ -211,7 +209,7 @@ class Worker:
                 await self._hold_slot(task)
                 await self._judge_delivery(delivery, task)
                 return
-            except (RedisError, SQLAlchemyError, OSError):
+            except (RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 log.exception("infrastructure error on %s", delivery.entry.token)
                 await asyncio.sleep(0.5 * 2**attempt)
         token = delivery.entry.token
@@ -246,7 +244,7 @@ class Worker:
             await announced
         await self._record(delivery, submission, verdict)
 
-    async def _announce_start(self, submission: Row[Any]) -> None:
+    async def _announce_start(self, submission: record.Stored) -> None:
         """Best effort: a Redis outage here must not fail the delivery, whose retry would claim
         again and spend an attempt (enough of them end as a false Internal Error)."""
         with contextlib.suppress(RedisError, OSError):
@@ -266,7 +264,7 @@ class Worker:
         return verdict
 
     async def _record(
-        self, delivery: queue.Delivery, submission: Row[Any], verdict: Verdict
+        self, delivery: queue.Delivery, submission: record.Stored, verdict: Verdict
     ) -> None:
         final = await self._finishes.submit(_outcome(submission, verdict))
         if final is None:
@@ -302,13 +300,13 @@ class Worker:
                 log.warning("%s failed, retrying: %s", what, error)
                 await asyncio.sleep(min(0.5 * 2**attempt, REDIS_RETRY_MAX_S))
 
-    async def _give_up(self, delivery: queue.Delivery, submission: Row[Any]) -> None:
+    async def _give_up(self, delivery: queue.Delivery, submission: record.Stored) -> None:
         reason = (
             f"gave up after {self.settings.max_attempts} attempts: the worker judging this "
             "submission stopped every time (crash, out-of-memory kill or eviction)"
         )
         verdict = Verdict(status=Status.INTERNAL_ERROR, message=reason)
-        [final] = await record.finish(self.engine, [_outcome(submission, verdict)])
+        [final] = await record.finish(self.pg, [_outcome(submission, verdict)])
         if final is not None:
             await self._through_outage(
                 "publishing the verdict",
@@ -322,12 +320,12 @@ class Worker:
         log.error("dead-lettered %s: %s", submission.token, reason)
 
     async def _claim(self, tokens: Sequence[str]) -> list[record.Claim | None]:
-        return await record.claim(self.engine, tokens, compile_limits=self._compile_limits)
+        return await record.claim(self.pg, tokens, compile_limits=self._compile_limits)
 
-    async def _finish(self, outcomes: Sequence[record.Outcome]) -> list[Row[Any] | None]:
-        return await record.finish(self.engine, outcomes)
+    async def _finish(self, outcomes: Sequence[record.Outcome]) -> list[record.Stored | None]:
+        return await record.finish(self.pg, outcomes)
 
-    async def _announce_starts(self, submissions: Sequence[Row[Any]]) -> list[None]:
+    async def _announce_starts(self, submissions: Sequence[record.Stored]) -> list[None]:
         """The heartbeat (now listing the submissions) and their `status` events, in one round
         trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -338,7 +336,7 @@ class Worker:
         return [None] * len(submissions)
 
     async def _announce_verdicts(
-        self, finished: Sequence[tuple[queue.Delivery, Row[Any]]]
+        self, finished: Sequence[tuple[queue.Delivery, record.Stored]]
     ) -> list[None]:
         """Each `verdict` event then its ack (one atomic script each), and the heartbeat no
         longer listing the submissions, in one round trip: the operator may now pick this pod
@@ -356,7 +354,7 @@ class Worker:
         return [None] * len(finished)
 
     def _publication(
-        self, kind: Literal["status", "verdict"], submission: Row[Any]
+        self, kind: Literal["status", "verdict"], submission: record.Stored
     ) -> events.Publication:
         event = protocol.Event(
             type=kind, token=submission.token, data=submission_event_data(submission)
@@ -390,7 +388,7 @@ class Worker:
                 await self._beat()
 
 
-def _outcome(submission: Row[Any], verdict: Verdict) -> record.Outcome:
+def _outcome(submission: record.Stored, verdict: Verdict) -> record.Outcome:
     return record.Outcome(
         token=submission.token,
         attempt=submission.attempt,

@@ -6,8 +6,10 @@ Per submission (DESIGN.md guarantees 1, 2 and 5):
 That is two PostgreSQL statements and three Redis round trips: the read, the heartbeat with the
 status event, and the heartbeat with one script that publishes the verdict and then acks.
 Each is shared by the submissions in flight (`batching`): one read fills every free slot, and
-the claims, status events, verdict writes and publish-and-acks that are ready while the one
-before is on the wire go out together; a lone submission never waits for company.
+the claims, verdict writes, and Redis announcements (status events, publish-and-acks, the
+heartbeat) that are ready while the one before is on the wire go out together; a lone
+submission never waits for company. A slot is given back when its run ends, so the next
+submission's claim and status event go out alongside this one's verdict write and publish.
 A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
 newer attempt is dropped, and so is its entry unless another worker reclaimed it (then the
 newer attempt's worker acks it). Entries of workers
@@ -24,6 +26,7 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
@@ -83,9 +86,8 @@ class Worker:
             output_limit_bytes=settings.compile_output_bytes,
         )
         self._claims = Batcher(self._claim)
-        self._starts = Batcher(self._announce_starts)
+        self._announcements = Batcher(self._announce)
         self._finishes = Batcher(self._finish)
-        self._verdicts = Batcher(self._announce_verdicts)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -248,7 +250,7 @@ class Worker:
         """Best effort: a Redis outage here must not fail the delivery, whose retry would claim
         again and spend an attempt (enough of them end as a false Internal Error)."""
         with contextlib.suppress(RedisError, OSError):
-            await self._starts.submit(submission)
+            await self._announcements.submit(_Announcement(submission))
 
     async def _judge(self, claim: record.Claim) -> Verdict:
         submission = claim.submission
@@ -286,8 +288,10 @@ class Worker:
             metrics.SUBMIT_TO_VERDICT_SECONDS.labels(str(final.language_id)).observe(max(0, waited))
         # The verdict is committed. Retrying the whole delivery now would find the row final
         # and ack it unpublished, losing the event, so these steps wait out Redis on their own.
+        announcement = _Announcement(final, delivery)
         await self._through_outage(
-            "publishing the verdict and acking", lambda: self._verdicts.submit((delivery, final))
+            "publishing the verdict and acking",
+            lambda: self._announcements.submit(announcement),
         )
 
     async def _through_outage(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
@@ -325,33 +329,24 @@ class Worker:
     async def _finish(self, outcomes: Sequence[record.Outcome]) -> list[record.Stored | None]:
         return await record.finish(self.pg, outcomes)
 
-    async def _announce_starts(self, submissions: Sequence[record.Stored]) -> list[None]:
-        """The heartbeat (now listing the submissions) and their `status` events, in one round
-        trip."""
+    async def _announce(self, announcements: Sequence[_Announcement]) -> list[None]:
+        """`status` events, `verdict` events each with its ack (one atomic script each), and
+        the heartbeat as it is now (listing the submissions being judged, no longer those
+        with a verdict: the operator may pick an idle pod to remove), in one round trip. A
+        submission's `status` event is always in an earlier one than its verdict."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
-            for submission in submissions:
-                events.add_publish(pipe, self._publication("status", submission))
-            await pipe.execute()
-        return [None] * len(submissions)
-
-    async def _announce_verdicts(
-        self, finished: Sequence[tuple[queue.Delivery, record.Stored]]
-    ) -> list[None]:
-        """Each `verdict` event then its ack (one atomic script each), and the heartbeat no
-        longer listing the submissions, in one round trip: the operator may now pick this pod
-        to remove."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for delivery, final in finished:
-                queue.add_publish_and_ack(
-                    pipe,
-                    pool=self.pool,
-                    delivery=delivery,
-                    outgoing=self._publication("verdict", final),
-                )
+            for announcement in announcements:
+                submission, delivery = announcement.submission, announcement.delivery
+                if delivery is None:
+                    events.add_publish(pipe, self._publication("status", submission))
+                else:
+                    outgoing = self._publication("verdict", submission)
+                    queue.add_publish_and_ack(
+                        pipe, pool=self.pool, delivery=delivery, outgoing=outgoing
+                    )
             heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
             await pipe.execute()
-        return [None] * len(finished)
+        return [None] * len(announcements)
 
     def _publication(
         self, kind: Literal["status", "verdict"], submission: record.Stored
@@ -386,6 +381,15 @@ class Worker:
             await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
             with contextlib.suppress(RedisError):
                 await self._beat()
+
+
+@dataclass(frozen=True, slots=True)
+class _Announcement:
+    """What goes to Redis about a submission: its `status` event (no delivery), or its
+    `verdict` event and the ack of its delivery."""
+
+    submission: record.Stored
+    delivery: queue.Delivery | None = None
 
 
 def _outcome(submission: record.Stored, verdict: Verdict) -> record.Outcome:

@@ -13,14 +13,9 @@ from kubejudge.settings import Settings
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def create_engine(settings: Settings, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """`pre_ping`: test each pooled connection with a round trip before handing it out, so a
-    connection PostgreSQL dropped (a restart) is replaced before a statement fails on it."""
+def create_engine(settings: Settings, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
-        settings.sqlalchemy_url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=pre_ping,
+        settings.sqlalchemy_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
 
 

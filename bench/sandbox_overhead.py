@@ -14,7 +14,8 @@
    verdict event, ack). Reported: submissions/s, per core, and as a share of the bare-exec limit
    (cores / bare Python run time), target >= 80 %; and the worker's own cost per submission:
    CPU of its event-loop thread (everything but the sandboxed runs, which are in threads and
-   boxes) and Redis round trips. `--profile FILE` adds one uncounted run profiled by pyinstrument.
+   boxes), the CPU of the Redis and PostgreSQL servers (with its backends), and Redis round
+   trips. `--profile FILE` adds one uncounted run profiled by pyinstrument.
 3. The sandbox alone: the same submissions judged by `judge()` from `concurrency` threads, no
    queue, database or worker loop: where the end-to-end figure would be if those cost nothing.
 4. A realistic workload: a problem with 10 hidden tests (read n, print 2n), in C++ and in
@@ -236,12 +237,19 @@ def problem_test_ms(sandbox: Sandbox, language_id: int, rounds: int) -> dict[str
 class EndToEnd:
     per_s: float  # submissions judged per second
     loop_cpu_ms: float  # CPU of the event-loop thread (the worker's own work) per submission
+    redis_cpu_ms: float  # CPU of the Redis server per submission
+    postgres_cpu_ms: float  # CPU of PostgreSQL and its backends per submission
     redis_round_trips: float  # per submission, the bench's own polling excluded
     profile: str | None  # pyinstrument's text profile of the event loop, if asked for
 
 
 async def end_to_end(
-    settings: WorkerSettings, sandbox: Sandbox, submissions: int, *, profile: bool = False
+    settings: WorkerSettings,
+    sandbox: Sandbox,
+    submissions: int,
+    *,
+    servers: dict[str, int],
+    profile: bool = False,
 ) -> EndToEnd:
     """One worker with concurrency = cores judges `submissions`."""
     redis = Redis.from_url(settings.redis_url, connection_class=CountedConnection)
@@ -261,6 +269,7 @@ async def end_to_end(
     if profiler is not None:
         profiler.start()
     started, cpu_started = time.perf_counter(), time.thread_time()
+    servers_started = {name: localservices.tree_cpu_s(pid) for name, pid in servers.items()}
     sends_before, polls = CountedConnection.sends, 0
     running = asyncio.create_task(worker.run())
     # An entry leaves the stream when it is acked, after its verdict is committed and published.
@@ -271,6 +280,10 @@ async def end_to_end(
             break
         await asyncio.sleep(0.02)
     elapsed, cpu_s = time.perf_counter() - started, time.thread_time() - cpu_started
+    servers_ms = {
+        name: 1000 * (localservices.tree_cpu_s(pid) - servers_started[name]) / submissions
+        for name, pid in servers.items()
+    }
     round_trips = CountedConnection.sends - sends_before - polls
     if profiler is not None:
         profiler.stop()
@@ -286,6 +299,8 @@ async def end_to_end(
     return EndToEnd(
         per_s=submissions / elapsed,
         loop_cpu_ms=1000 * cpu_s / submissions,
+        redis_cpu_ms=servers_ms["redis"],
+        postgres_cpu_ms=servers_ms["postgres"],
         redis_round_trips=round_trips / submissions,
         profile=None if profiler is None else profiler.output_text(show_all=False),
     )
@@ -353,16 +368,22 @@ def main() -> None:
             redis_url=shared.redis_url, database_url=shared.database_url,
             concurrency=concurrency, metrics_port=0,
         )  # fmt: skip
+        servers = {"redis": redis_server.process.pid, "postgres": postgres_server.process.pid}
         results = [
-            asyncio.run(end_to_end(settings, sandbox, args.submissions)) for _ in range(args.runs)
+            asyncio.run(end_to_end(settings, sandbox, args.submissions, servers=servers))
+            for _ in range(args.runs)
         ]
         if args.profile is not None:  # one more run, not counted: the profiler slows it
-            profiled = asyncio.run(end_to_end(settings, sandbox, args.submissions, profile=True))
+            profiled = asyncio.run(
+                end_to_end(settings, sandbox, args.submissions, servers=servers, profile=True)
+            )
             args.profile.write_text(profiled.profile or "")
     sandbox.close()
     rates = [result.per_s for result in results]
     rate = statistics.median(rates)
     loop_cpu_ms = statistics.median(result.loop_cpu_ms for result in results)
+    redis_cpu_ms = statistics.median(result.redis_cpu_ms for result in results)
+    postgres_cpu_ms = statistics.median(result.postgres_cpu_ms for result in results)
     round_trips = statistics.median(result.redis_round_trips for result in results)
     limit = cores / (costs["python"]["bare_ms"] / 1000)
     print(f"{'program':<10}{'bare ms':>10}{'sandbox ms':>12}{'overhead ms':>13}")
@@ -377,7 +398,8 @@ def main() -> None:
     )
     print(
         f"worker per submission: {loop_cpu_ms:.2f} ms of event-loop CPU, "
-        f"{round_trips:.2f} Redis round trips"
+        f"{round_trips:.2f} Redis round trips; servers: {redis_cpu_ms:.2f} ms of Redis CPU, "
+        f"{postgres_cpu_ms:.2f} ms of PostgreSQL CPU"
     )
     print(
         f"sandbox alone (judge() from {concurrency} threads): {judge_only:.1f} submissions/s, "
@@ -403,6 +425,8 @@ def main() -> None:
         "share_of_bare_limit": rate / limit,
         "worker_loop_cpu_ms_per_submission": loop_cpu_ms,
         "redis_round_trips_per_submission": round_trips,
+        "redis_cpu_ms_per_submission": redis_cpu_ms,
+        "postgres_cpu_ms_per_submission": postgres_cpu_ms,
         "sandbox_alone_per_s": judge_only,
         "sandbox_alone_share_of_bare_limit": judge_only / limit,
         "problem_10_tests": problem,

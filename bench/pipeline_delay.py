@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,12 @@ import httpx
 from kubejudge_dev import localservices
 from websockets.asyncio.client import connect
 
-from kubejudge import auth
-from kubejudge.db.engine import migrate
-from kubejudge.settings import Settings
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from kubejudge import auth  # noqa: E402
+from kubejudge.db.engine import migrate  # noqa: E402
+from kubejudge.settings import Settings  # noqa: E402
+from tests.support.processes import spawn_role, stop, wait_ready  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 USER = "bench"
@@ -83,14 +85,16 @@ def main() -> None:
         }
         api_port, gateway_port = localservices.free_port(), localservices.free_port()
         roles = [
-            _role(env, "api", "--host", "127.0.0.1", "--port", str(api_port)),
-            _role(env, "gateway", "--host", "127.0.0.1", "--port", str(gateway_port)),
-            _role(env, "worker", "--pool", "default", "--concurrency", str(concurrency),
-                  "--metrics-port", "0"),
+            spawn_role("api", "--host", "127.0.0.1", "--port", str(api_port),
+                       env=env, log=work / "api.log"),
+            spawn_role("gateway", "--host", "127.0.0.1", "--port", str(gateway_port),
+                       env=env, log=work / "gateway.log"),
+            spawn_role("worker", "--pool", "default", "--concurrency", str(concurrency),
+                       "--metrics-port", "0", env=env, log=work / "worker.log"),
         ]  # fmt: skip
         try:
-            _wait_ready(f"http://127.0.0.1:{api_port}/readyz", roles)
-            _wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", roles)
+            wait_ready(f"http://127.0.0.1:{api_port}/readyz", roles, work)
+            wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", roles, work)
             api, gateway = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{gateway_port}/ws"
             asyncio.run(drive(api, gateway, rate=args.rate, seconds=1.0))  # warm-up, not counted
             runs = [
@@ -98,30 +102,8 @@ def main() -> None:
                 for _ in range(args.runs)
             ]
         finally:
-            for role in roles:
-                role.terminate()
-            for role in roles:
-                role.wait(timeout=30)
+            stop(roles)
     report(args, concurrency, runs)
-
-
-def _role(env: dict[str, str], name: str, *args: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "kubejudge.cli", name, *args]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait_ready(url: str, roles: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(role.poll() is not None for role in roles):
-            raise RuntimeError("a role exited while starting")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within 60 s")
 
 
 async def drive(api: str, gateway: str, *, rate: float, seconds: float) -> Run:

@@ -13,9 +13,12 @@ one's `verdict` event on the socket. All of it on loopback.
 
 For each submission: submit -> socket (scheduled send to the verdict read from the socket), and
 that less the program's own wall time as the sandbox measured it (the verdict's `wall_time`):
-what the api, queue, worker, sandbox set-up, PostgreSQL, pub/sub and gateway add. Also the
-api's answer time (send -> 201). Reported per run and as the median of the runs: p50 and p99
-of each, and lost verdicts (must be 0). Targets on 2 cores at 50/s: the pipeline's own delay
+what the api, queue, worker, sandbox set-up, PostgreSQL, pub/sub and gateway add; and where it
+goes, from the row's own timestamps: api (send -> row inserted), queue (-> claimed by the
+worker), sandbox (-> verdict made, less the program's wall time), delivery (-> read from the
+socket: verdict write, publish, pub/sub, gateway). Also the api's answer time (send -> 201).
+Reported per run and as the median of the runs: p50 and p99 of each, and lost verdicts (must
+be 0). Targets on 2 cores at 50/s: the pipeline's own delay
 p50 <= 5 ms, p99 <= 25 ms. Needs root (the sandbox), bubblewrap and PostgreSQL binaries.
 """
 
@@ -32,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 from kubejudge_dev import localservices
 from websockets.asyncio.client import connect
@@ -48,6 +52,7 @@ USER = "bench"
 BODY = {"source_code": "print(input())", "language_id": 71, "stdin": "42"}
 TICK_S = 0.005
 VERDICT_TIMEOUT_S = 30
+STAGES = ("api", "queue", "sandbox", "delivery")
 
 
 @dataclass
@@ -56,6 +61,13 @@ class Run:
     accept_ms: list[float] = field(default_factory=list)
     total_ms: list[float] = field(default_factory=list)  # submit -> socket
     own_ms: list[float] = field(default_factory=list)  # that less the program's wall time
+    # Where the own delay goes, from the row's timestamps (one clock: all on this machine):
+    # scheduled send -> row inserted (api), -> claimed (queue, read, claim), -> verdict made
+    # less the program's wall time (sandbox set-up and teardown), -> socket (verdict write,
+    # publish, pub/sub, gateway).
+    stages_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {stage: [] for stage in STAGES}
+    )
     errors: int = 0
 
 
@@ -96,9 +108,10 @@ def main() -> None:
             wait_ready(f"http://127.0.0.1:{api_port}/readyz", roles, work)
             wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", roles, work)
             api, gateway = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{gateway_port}/ws"
-            asyncio.run(drive(api, gateway, rate=args.rate, seconds=1.0))  # warm-up, not counted
+            database = postgres_server.url
+            asyncio.run(drive(api, gateway, database, rate=args.rate, seconds=1.0))  # warm-up
             runs = [
-                asyncio.run(drive(api, gateway, rate=args.rate, seconds=args.seconds))
+                asyncio.run(drive(api, gateway, database, rate=args.rate, seconds=args.seconds))
                 for _ in range(args.runs)
             ]
         finally:
@@ -106,7 +119,7 @@ def main() -> None:
     report(args, concurrency, runs)
 
 
-async def drive(api: str, gateway: str, *, rate: float, seconds: float) -> Run:
+async def drive(api: str, gateway: str, database: str, *, rate: float, seconds: float) -> Run:
     """Submit at `rate` for `seconds` and time each verdict to the socket."""
     token = auth.issue(secret=SECRET, user_id=USER)
     run = Run()
@@ -142,11 +155,32 @@ async def drive(api: str, gateway: str, *, rate: float, seconds: float) -> Run:
                 break
             await asyncio.sleep(TICK_S)
         listening.cancel()
+    clock_offset = time.time() - time.perf_counter()  # perf_counter -> Unix time
+    connection = await asyncpg.connect(database)
+    try:
+        rows = await connection.fetch(
+            "SELECT token, created_at, started_at, finished_at FROM submissions "
+            "WHERE token = ANY($1::varchar[])",
+            list(run.submitted),
+        )
+    finally:
+        await connection.close()
+    stamps = {row["token"]: row for row in rows}
     for submitted, scheduled in run.submitted.items():
         if submitted in verdicts:
             read_at, wall_s = verdicts[submitted]
             run.total_ms.append((read_at - scheduled) * 1000)
             run.own_ms.append((read_at - scheduled - wall_s) * 1000)
+            row = stamps[submitted]
+            marks = [
+                scheduled + clock_offset,
+                row["created_at"].timestamp(),
+                row["started_at"].timestamp(),
+                row["finished_at"].timestamp() - wall_s,
+                read_at + clock_offset,
+            ]
+            for stage, start, end in zip(STAGES, marks, marks[1:], strict=False):
+                run.stages_ms[stage].append((end - start) * 1000)
     return run
 
 
@@ -164,6 +198,7 @@ def report(args: argparse.Namespace, concurrency: int, runs: list[Run]) -> None:
             "total_p99_ms": _percentile(run.total_ms, 0.99),
             "accept_p50_ms": _percentile(run.accept_ms, 0.50),
             "accept_p99_ms": _percentile(run.accept_ms, 0.99),
+            **{f"{stage}_p50_ms": _percentile(run.stages_ms[stage], 0.50) for stage in STAGES},
             "judged": len(run.total_ms),
             "lost": len(run.submitted) - len(run.total_ms),
             "errors": run.errors,
@@ -177,6 +212,9 @@ def report(args: argparse.Namespace, concurrency: int, runs: list[Run]) -> None:
         print(f"{name:<8}{f['own_p50_ms']:>9.1f}{f['own_p99_ms']:>9.1f}{f['total_p50_ms']:>11.1f}"
               f"{f['total_p99_ms']:>11.1f}{f['accept_p50_ms']:>9.1f}{f['accept_p99_ms']:>9.1f}"
               f"{f['judged']:>8.0f}{f['lost']:>6.0f}")  # fmt: skip
+    print("where the own delay goes, p50 ms per stage (median of runs): " + ", ".join(
+        f"{stage} {median[f'{stage}_p50_ms']:.1f}" for stage in STAGES
+    ))  # fmt: skip
     print(
         "own = submit -> verdict on the socket, less the program's wall time (ms); "
         f"{args.rate:g}/s for {args.seconds:g} s, worker concurrency {concurrency}"

@@ -15,8 +15,9 @@ For each submission: submit -> socket (scheduled send to the verdict read from t
 that less the program's own wall time as the sandbox measured it (the verdict's `wall_time`):
 what the api, queue, worker, sandbox set-up, PostgreSQL, pub/sub and gateway add; and where it
 goes, from the row's own timestamps: api (send -> row inserted), queue (-> claimed by the
-worker), sandbox (-> verdict made, less the program's wall time), delivery (-> read from the
-socket: verdict write, publish, pub/sub, gateway). Also the api's answer time (send -> 201).
+worker), sandbox (-> verdict made, less the program's wall time), worker (-> the verdict on
+the user's Redis channel, seen by a probe subscribed to it: verdict write and publish), gateway
+(-> read from the socket). Also the api's answer time (send -> 201).
 Reported per run and as the median of the runs: p50 and p99 of each, and lost verdicts (must
 be 0). Targets on 2 cores at 50/s: the pipeline's own delay
 p50 <= 5 ms, p99 <= 25 ms. Needs root (the sandbox), bubblewrap and PostgreSQL binaries.
@@ -38,11 +39,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 from kubejudge_dev import localservices
+from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from kubejudge import auth  # noqa: E402
+from kubejudge import auth, events, protocol  # noqa: E402
 from kubejudge.db.engine import migrate  # noqa: E402
 from kubejudge.settings import Settings  # noqa: E402
 from tests.support.processes import spawn_role, stop, wait_ready  # noqa: E402
@@ -52,7 +54,7 @@ USER = "bench"
 BODY = {"source_code": "print(input())", "language_id": 71, "stdin": "42"}
 TICK_S = 0.005
 VERDICT_TIMEOUT_S = 30
-STAGES = ("api", "queue", "sandbox", "delivery")
+STAGES = ("api", "queue", "sandbox", "worker", "gateway")
 
 
 @dataclass
@@ -63,8 +65,8 @@ class Run:
     own_ms: list[float] = field(default_factory=list)  # that less the program's wall time
     # Where the own delay goes, from the row's timestamps (one clock: all on this machine):
     # scheduled send -> row inserted (api), -> claimed (queue, read, claim), -> verdict made
-    # less the program's wall time (sandbox set-up and teardown), -> socket (verdict write,
-    # publish, pub/sub, gateway).
+    # less the program's wall time (sandbox set-up and teardown), -> published on the user's
+    # channel (verdict write, publish: the worker), -> read from the socket (the gateway).
     stages_ms: dict[str, list[float]] = field(
         default_factory=lambda: {stage: [] for stage in STAGES}
     )
@@ -108,10 +110,10 @@ def main() -> None:
             wait_ready(f"http://127.0.0.1:{api_port}/readyz", roles, work)
             wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", roles, work)
             api, gateway = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{gateway_port}/ws"
-            database = postgres_server.url
-            asyncio.run(drive(api, gateway, database, rate=args.rate, seconds=1.0))  # warm-up
+            urls = Urls(api, gateway, postgres_server.url, redis_server.url)
+            asyncio.run(drive(urls, rate=args.rate, seconds=1.0))  # warm-up, not counted
             runs = [
-                asyncio.run(drive(api, gateway, database, rate=args.rate, seconds=args.seconds))
+                asyncio.run(drive(urls, rate=args.rate, seconds=args.seconds))
                 for _ in range(args.runs)
             ]
         finally:
@@ -119,16 +121,35 @@ def main() -> None:
     report(args, concurrency, runs)
 
 
-async def drive(api: str, gateway: str, database: str, *, rate: float, seconds: float) -> Run:
+@dataclass(frozen=True, slots=True)
+class Urls:
+    api: str
+    gateway: str
+    database: str
+    redis: str
+
+
+async def drive(urls: Urls, *, rate: float, seconds: float) -> Run:
     """Submit at `rate` for `seconds` and time each verdict to the socket."""
     token = auth.issue(secret=SECRET, user_id=USER)
     run = Run()
     verdicts: dict[str, tuple[float, float]] = {}  # token -> (read at, program wall time s)
+    published: dict[str, float] = {}  # token -> its verdict seen on the user's Redis channel
     total = int(rate * seconds)
+    redis = Redis.from_url(urls.redis)
+    channel = redis.pubsub()
+    await channel.subscribe(protocol.user_channel(USER))
     async with (
-        connect(f"{gateway}?token={token}") as socket,
-        httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {token}"}) as http,
+        connect(f"{urls.gateway}?token={token}") as socket,
+        httpx.AsyncClient(base_url=urls.api, headers={"Authorization": f"Bearer {token}"}) as http,
     ):
+
+        async def probe() -> None:
+            async for message in channel.listen():
+                if message["type"] == "message":
+                    _, event = events.parse_live(message["data"])
+                    if event.type == "verdict":
+                        published[event.token] = time.perf_counter()
 
         async def listen() -> None:
             async for raw in socket:
@@ -147,16 +168,19 @@ async def drive(api: str, gateway: str, database: str, *, rate: float, seconds: 
                 return
             run.submitted[answer.json()["token"]] = scheduled
 
-        listening = asyncio.create_task(listen())
+        listening = [asyncio.create_task(listen()), asyncio.create_task(probe())]
         start = time.perf_counter() + 0.1
         await asyncio.gather(*(submit(start + n / rate) for n in range(total)))
         for _ in range(round(VERDICT_TIMEOUT_S / TICK_S)):  # what never comes counts as lost
             if run.submitted.keys() <= verdicts.keys():
                 break
             await asyncio.sleep(TICK_S)
-        listening.cancel()
+        for task in listening:
+            task.cancel()
+    await channel.aclose()
+    await redis.aclose()
     clock_offset = time.time() - time.perf_counter()  # perf_counter -> Unix time
-    connection = await asyncpg.connect(database)
+    connection = await asyncpg.connect(urls.database)
     try:
         rows = await connection.fetch(
             "SELECT token, created_at, started_at, finished_at FROM submissions "
@@ -172,15 +196,18 @@ async def drive(api: str, gateway: str, database: str, *, rate: float, seconds: 
             run.total_ms.append((read_at - scheduled) * 1000)
             run.own_ms.append((read_at - scheduled - wall_s) * 1000)
             row = stamps[submitted]
-            marks = [
-                scheduled + clock_offset,
-                row["created_at"].timestamp(),
-                row["started_at"].timestamp(),
-                row["finished_at"].timestamp() - wall_s,
-                read_at + clock_offset,
-            ]
-            for stage, start, end in zip(STAGES, marks, marks[1:], strict=False):
-                run.stages_ms[stage].append((end - start) * 1000)
+            created, started = row["created_at"].timestamp(), row["started_at"].timestamp()
+            finished = row["finished_at"].timestamp()
+            out = published.get(submitted, read_at) + clock_offset
+            spans = {
+                "api": created - (scheduled + clock_offset),
+                "queue": started - created,
+                "sandbox": finished - started - wall_s,
+                "worker": out - finished,
+                "gateway": read_at + clock_offset - out,
+            }
+            for stage, span_s in spans.items():
+                run.stages_ms[stage].append(span_s * 1000)
     return run
 
 

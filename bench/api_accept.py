@@ -103,12 +103,14 @@ def _measure(
             "--seconds", str(args.seconds), "--client", f"127.0.0.1,{port},{token}"]  # fmt: skip
     # A short warm-up (connection pools, JIT-free but cache-warm code paths), then the run.
     subprocess.run([*argv[:4], "--seconds", "1", *argv[6:]], capture_output=True, check=True)
-    cpu_before = {name: _tree_cpu_s(pid) for name, pid in pids.items()}
+    cpu_before = {name: localservices.tree_cpu_s(pid) for name, pid in pids.items()}
     clients = [
         subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(args.clients)
     ]
     results = [json.loads(client.communicate()[0]) for client in clients]
-    cpu_used = {name: _tree_cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
+    cpu_used = {
+        name: localservices.tree_cpu_s(pid) - cpu_before[name] for name, pid in pids.items()
+    }
     cpu_used["client"] = sum(result["cpu_s"] for result in results)
     latencies = sorted(value for result in results for value in result["latencies_ms"])
     accepted = sum(result["accepted"] for result in results)
@@ -122,20 +124,6 @@ def _measure(
         # is what one fully busy api core accepts; 2000 / the sum bounds a 2-core machine.
         **{f"{name}_cpu_ms": used * 1000 / max(1, accepted) for name, used in cpu_used.items()},
     }
-
-
-def _tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its live children (PostgreSQL's backends),
-    from /proc (Linux)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _drive(

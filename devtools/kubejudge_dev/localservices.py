@@ -41,6 +41,20 @@ class LocalServer:
                 self.process.wait()
 
 
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds so far of a process and its live children (PostgreSQL's
+    backends), from /proc (Linux): what a benchmark charges to a server."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -28,7 +28,17 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support.processes import spawn_role, stop, wait_ready
-from worker_rows import POOL, events_for, load, submit, wait_final
+from worker_rows import (
+    COMPILE_LIMITS,
+    POOL,
+    claim_one,
+    events_for,
+    finish_one,
+    load,
+    submit,
+    wait_final,
+    worker_connections,
+)
 
 from kubejudge import auth, protocol, queue
 from kubejudge.db.engine import sessionmaker
@@ -303,19 +313,68 @@ async def test_an_older_attempts_late_verdict_never_overwrites_a_newer_one(
     engine: AsyncEngine, redis: Redis
 ) -> None:
     token = await submit(engine, redis, source="print(1)\n")
-    first = await record.claim(engine, token)
-    second = await record.claim(engine, token)  # the first worker was presumed dead
+    first = await claim_one(engine, token)
+    second = await claim_one(engine, token)  # the first worker was presumed dead
     assert first is not None and second is not None
     assert (first.submission.attempt, second.submission.attempt) == (1, 2)
     newer = Verdict(status=Status.ACCEPTED, stdout=b"newer\n")
-    written = await record.finish(engine, token=token, attempt=2, verdict=newer)
+    written = await finish_one(engine, token=token, attempt=2, verdict=newer)
     assert written is not None and written.stdout == b"newer\n"
     older = Verdict(status=Status.WRONG_ANSWER, stdout=b"older\n")
-    assert await record.finish(engine, token=token, attempt=1, verdict=older) is None
-    assert await record.finish(engine, token=token, attempt=2, verdict=older) is None
-    assert await record.claim(engine, token) is None  # final: no third attempt starts
+    assert await finish_one(engine, token=token, attempt=1, verdict=older) is None
+    assert await finish_one(engine, token=token, attempt=2, verdict=older) is None
+    assert await claim_one(engine, token) is None  # final: no third attempt starts
     row = await load(engine, token)
     assert (row.status_id, row.attempt, row.stdout) == (Status.ACCEPTED, 2, b"newer\n")
+
+
+async def test_a_batched_verdict_write_is_fenced_row_by_row(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """One statement writes a batch of verdicts: the stale attempt's row changes nothing, the
+    current one's is written, whatever their order in the batch."""
+    stale_token = await submit(engine, redis, source="print(1)\n")
+    fresh_token = await submit(engine, redis, source="print(1)\n")
+    async with worker_connections(engine) as pg:
+        claims = await record.claim(pg, [stale_token, fresh_token], compile_limits=COMPILE_LIMITS)
+        assert [claim is not None and claim.submission.attempt for claim in claims] == [1, 1]
+        [again] = await record.claim(pg, [stale_token], compile_limits=COMPILE_LIMITS)
+        assert again is not None and again.submission.attempt == 2  # the first: presumed dead
+        now = record.now()
+        older = Verdict(status=Status.WRONG_ANSWER, stdout=b"older\n")
+        newer = Verdict(status=Status.ACCEPTED, stdout=b"newer\n")
+        written = await record.finish(
+            pg,
+            [
+                record.Outcome(token=stale_token, attempt=1, verdict=older, finished_at=now),
+                record.Outcome(token=fresh_token, attempt=1, verdict=newer, finished_at=now),
+            ],
+        )
+    assert written[0] is None
+    assert written[1] is not None and written[1].stdout == b"newer\n"
+    stale = await load(engine, stale_token)
+    assert (stale.status_id, stale.attempt, stale.stdout) == (Status.PROCESSING, 2, None)
+    assert (await load(engine, fresh_token)).status_id == Status.ACCEPTED
+
+
+async def test_a_token_twice_in_one_claim_batch_gets_two_attempts(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """Two entries of one token in flight together are claimed as they would be one at a time:
+    the later attempt fences the earlier out; neither is taken for a final submission."""
+    token = await submit(engine, redis, source="print(1)\n")
+    async with worker_connections(engine) as pg:
+        first, second = await record.claim(pg, [token, token], compile_limits=COMPILE_LIMITS)
+    assert first is not None and second is not None
+    assert (first.submission.attempt, second.submission.attempt) == (1, 2)
+    assert (
+        await finish_one(engine, token=token, attempt=1, verdict=Verdict(status=Status.ACCEPTED))
+        is None
+    )
+    assert (
+        await finish_one(engine, token=token, attempt=2, verdict=Verdict(status=Status.ACCEPTED))
+        is not None
+    )
 
 
 async def test_a_fenced_out_attempt_leaves_a_reclaimed_entry_to_its_new_owner(

@@ -20,7 +20,16 @@ from kubejudge_worker.worker import Worker
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from worker_rows import POOL, add_problem, events_for, load, submit, wait_final
+from worker_rows import (
+    POOL,
+    add_problem,
+    claim_one,
+    events_for,
+    finish_one,
+    load,
+    submit,
+    wait_final,
+)
 
 from kubejudge import poolview, protocol, queue
 from kubejudge.settings import Settings
@@ -55,15 +64,15 @@ async def running_worker(
         jwt_secret=settings.jwt_secret, pool=POOL, concurrency=concurrency, metrics_port=0,
         heartbeat_ttl_s=1, reclaim_interval_s=0.3,
     )  # fmt: skip
-    running = Worker(
-        settings=config, sandbox=sandbox, redis=redis, engine=engine, worker_id=worker_id
-    )
+    pg = await record.connect(config, concurrency=concurrency)
+    running = Worker(settings=config, sandbox=sandbox, redis=redis, pg=pg, worker_id=worker_id)
     task = asyncio.create_task(running.run())
     try:
         yield running
     finally:
         running.stop()
         await asyncio.wait_for(task, timeout=30)
+        await pg.close()
 
 
 @pytest.fixture
@@ -195,17 +204,17 @@ async def test_a_stale_attempt_cannot_overwrite_a_newer_one(
 ) -> None:
     worker.stop()  # judge nothing here: we drive the claims ourselves
     token = await submit(engine, redis, source=DOUBLE)
-    old = await record.claim(engine, token)
-    new = await record.claim(engine, token)
+    old = await claim_one(engine, token)
+    new = await claim_one(engine, token)
     assert old is not None and new is not None
     assert (old.submission.attempt, new.submission.attempt) == (1, 2)
     stale = Verdict(status=Status.WRONG_ANSWER)
-    assert await record.finish(engine, token=token, attempt=1, verdict=stale) is None
+    assert await finish_one(engine, token=token, attempt=1, verdict=stale) is None
     fresh = Verdict(status=Status.ACCEPTED)
-    assert await record.finish(engine, token=token, attempt=2, verdict=fresh) is not None
-    assert await record.finish(engine, token=token, attempt=2, verdict=stale) is None
+    assert await finish_one(engine, token=token, attempt=2, verdict=fresh) is not None
+    assert await finish_one(engine, token=token, attempt=2, verdict=stale) is None
     assert (await load(engine, token)).status_id == Status.ACCEPTED
-    assert await record.claim(engine, token) is None  # final: no further attempt
+    assert await claim_one(engine, token) is None  # final: no further attempt
 
 
 async def test_a_worker_judging_back_to_back_reads_busy_all_along(
@@ -261,11 +270,9 @@ async def test_an_entry_whose_ack_was_lost_is_acked_not_rejudged(
 ) -> None:
     token = await submit(engine, redis, source=DOUBLE, stdin=b"4\n", expected_output=b"8")
     await _pending_under(redis, "w-forgetful")
-    claim = await record.claim(engine, token)  # judged and recorded; then the ack was lost
+    claim = await claim_one(engine, token)  # judged and recorded; then the ack was lost
     assert claim is not None
-    done = await record.finish(
-        engine, token=token, attempt=1, verdict=Verdict(status=Status.ACCEPTED)
-    )
+    done = await finish_one(engine, token=token, attempt=1, verdict=Verdict(status=Status.ACCEPTED))
     assert done is not None
     async with running_worker(settings, redis, engine, sandbox, "w-forgetful"):
         await _until_acked(redis, token)

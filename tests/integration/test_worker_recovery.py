@@ -89,6 +89,30 @@ async def test_a_worker_killed_mid_run_still_yields_exactly_one_verdict(
     assert (await queue.backlog(redis, POOL)).total == 0
 
 
+async def test_a_worker_killed_with_two_entries_read_at_once_yields_one_verdict_each(
+    spawn_worker: Spawner, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Two free slots take both entries in one read and claim both in one statement; when the
+    worker dies, both are reclaimed, and each is judged and published once."""
+    tokens = [await submit(engine, redis, source=SLOW, expected_output=b"42") for _ in range(2)]
+    process = spawn_worker(KUBEJUDGE_CONCURRENCY="2")
+    for token in tokens:
+        await _judged_by(redis, token, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    spawn_worker(KUBEJUDGE_CONCURRENCY="2")
+    for token in tokens:
+        row = await wait_final(engine, token)
+        assert (row.status_id, row.attempt) == (Status.ACCEPTED, 2)
+        verdicts = [e for e in await events_for(redis, "alice", token) if e.type == "verdict"]
+        assert len(verdicts) == 1
+    for _ in range(200):  # the acks follow the verdicts' commit
+        if not (await queue.backlog(redis, POOL)).total:
+            break
+        await asyncio.sleep(0.05)
+    assert (await queue.backlog(redis, POOL)).total == 0
+
+
 async def test_a_submission_that_kills_its_worker_every_time_is_dead_lettered(
     spawn_worker: Spawner, engine: AsyncEngine, redis: Redis
 ) -> None:

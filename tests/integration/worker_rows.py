@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import asyncpg
+from kubejudge_worker import record
+from kubejudge_worker.judge import Verdict
+from kubejudge_worker.sandbox import Limits
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,8 +20,42 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kubejudge import protocol, queue
 from kubejudge.db.engine import sessionmaker
 from kubejudge.db.models import Problem, Submission, TestCase
+from kubejudge.settings import Settings
 
 POOL = "default"
+COMPILE_LIMITS = Limits(
+    cpu_time_s=10, cpu_extra_time_s=0, wall_time_s=20, memory_kb=512_000, stack_kb=64_000,
+    max_processes=128, max_file_size_kb=65_536, output_limit_bytes=1 << 16,
+)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def worker_connections(engine: AsyncEngine) -> AsyncIterator[asyncpg.Pool]:
+    """The connections a worker makes (`record.connect`), to the test's database."""
+    url = engine.url.render_as_string(hide_password=False)
+    pg = await record.connect(Settings(database_url=url), concurrency=1)
+    try:
+        yield pg
+    finally:
+        await pg.close()
+
+
+async def claim_one(engine: AsyncEngine, token: str) -> record.Claim | None:
+    """`record.claim` of one token, as a worker with one submission in flight makes it."""
+    async with worker_connections(engine) as pg:
+        [claim] = await record.claim(pg, [token], compile_limits=COMPILE_LIMITS)
+    return claim
+
+
+async def finish_one(
+    engine: AsyncEngine, *, token: str, attempt: int, verdict: Verdict
+) -> record.Stored | None:
+    """`record.finish` of one attempt's verdict."""
+    now = record.now()
+    outcome = record.Outcome(token=token, attempt=attempt, verdict=verdict, finished_at=now)
+    async with worker_connections(engine) as pg:
+        [final] = await record.finish(pg, [outcome])
+    return final
 
 
 async def submit(

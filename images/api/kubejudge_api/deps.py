@@ -31,7 +31,7 @@ async def caller(request: Request, services: ServicesDep) -> auth.User | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise error(401, "expected `Authorization: Bearer <JWT>`")
     try:
-        return auth.verify(token.strip(), secret=services.settings.jwt_secret)
+        return services.tokens.verify(token.strip())
     except auth.InvalidToken as invalid:
         raise error(401, f"invalid token: {invalid}") from invalid
 

@@ -11,7 +11,7 @@ import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kubejudge import queue
+from kubejudge import auth, queue
 from kubejudge.db.engine import create_engine
 from kubejudge_api import reconciler
 from kubejudge_api.backpressure import Backpressure
@@ -29,6 +29,7 @@ class Services:
     waiter: VerdictWaiter
     metrics: ApiMetrics
     backpressure: Backpressure
+    tokens: auth.VerifiedTokens  # the bearer JWTs seen lately, verified once each
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -45,6 +46,7 @@ class Services:
             waiter=VerdictWaiter(redis),
             metrics=metrics,
             backpressure=Backpressure(redis, max_queue_size=settings.max_queue_size),
+            tokens=auth.VerifiedTokens(secret=settings.jwt_secret),
         )
         services.waiter.start()
         with contextlib.suppress(Exception):  # Redis may be down: the reconciler catches up

@@ -13,8 +13,7 @@ import uuid
 
 from redis.asyncio import Redis
 
-from kubejudge.db.engine import create_engine
-from kubejudge_worker import metrics
+from kubejudge_worker import metrics, record
 from kubejudge_worker.sandbox import Sandbox, SandboxConfig
 from kubejudge_worker.sandbox.toolchains import warm_go_cache
 from kubejudge_worker.settings import WorkerSettings
@@ -75,10 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: WorkerSettings, sandbox: Sandbox, worker_id: str) -> bool:
     redis = Redis.from_url(settings.redis_url)
-    engine = create_engine(settings, pool_size=settings.concurrency + 1)
-    worker = Worker(
-        settings=settings, sandbox=sandbox, redis=redis, engine=engine, worker_id=worker_id
-    )
+    pg = await record.connect(settings, concurrency=settings.concurrency)
+    worker = Worker(settings=settings, sandbox=sandbox, redis=redis, pg=pg, worker_id=worker_id)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
@@ -91,6 +88,6 @@ async def _serve(settings: WorkerSettings, sandbox: Sandbox, worker_id: str) -> 
         if server is not None:
             server.close()
         await redis.aclose()
-        await engine.dispose()
+        await pg.close()
     log.info("worker %s stopped", worker_id)
     return worker.released

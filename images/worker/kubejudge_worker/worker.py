@@ -5,6 +5,11 @@ Per submission (DESIGN.md guarantees 1, 2 and 5):
     sandbox -> write the verdict fenced by our attempt -> publish the `verdict` event -> XACK.
 That is two PostgreSQL statements and three Redis round trips: the read, the heartbeat with the
 status event, and the heartbeat with one script that publishes the verdict and then acks.
+Each is shared by the submissions in flight (`batching`): one read fills every free slot, and
+the claims, verdict writes, and Redis announcements (status events, publish-and-acks, the
+heartbeat) that are ready while the one before is on the wire go out together; a lone
+submission never waits for company. A slot is given back when its run ends, so the next
+submission's claim and status event go out alongside this one's verdict write and publish.
 A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
 newer attempt is dropped, and so is its entry unless another worker reclaimed it (then the
 newer attempt's worker acks it). Entries of workers
@@ -20,21 +25,20 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Row
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import events, protocol, queue
-from kubejudge.languages import LANGUAGES
 from kubejudge.statuses import Status
 from kubejudge_worker import heartbeat, metrics, record
+from kubejudge_worker.batching import Batcher
 from kubejudge_worker.busytime import BusyTime
-from kubejudge_worker.judge import Job, Verdict, judge
+from kubejudge_worker.judge import Verdict, judge
 from kubejudge_worker.sandbox import Limits, Sandbox, SandboxError
 from kubejudge_worker.settings import WorkerSettings
 
@@ -51,22 +55,38 @@ class Worker:
         settings: WorkerSettings,
         sandbox: Sandbox,
         redis: Redis,
-        engine: AsyncEngine,
+        pg: asyncpg.Pool,
         worker_id: str,
     ) -> None:
         self.settings = settings
         self.sandbox = sandbox
         self.redis = redis
-        self.engine = engine
+        self.pg = pg
         self.worker_id = worker_id
         self.pool = settings.pool
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tokens: set[str] = set()
         self._tasks: dict[asyncio.Task[None], str] = {}  # -> the entry id it handles
+        # A slot is a sandbox's worth of work: a task gives it back as soon as its run is over,
+        # so the next submission starts while this one's verdict is still being recorded.
+        self._with_slot: set[asyncio.Task[None]] = set()
         self._busy = BusyTime()
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
+        self._compile_limits = Limits(
+            cpu_time_s=settings.compile_cpu_time_s,
+            cpu_extra_time_s=0,
+            wall_time_s=settings.compile_wall_time_s,
+            memory_kb=settings.compile_memory_kb,
+            stack_kb=64_000,
+            max_processes=settings.compile_max_processes,
+            max_file_size_kb=64 * 1024,
+            output_limit_bytes=settings.compile_output_bytes,
+        )
+        self._claims = Batcher(self._claim)
+        self._announcements = Batcher(self._announce)
+        self._finishes = Batcher(self._finish)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -100,12 +120,16 @@ class Worker:
         next_reclaim = 0.0
         loop = asyncio.get_running_loop()
         while await self._take_slot():
+            free = 1
+            while not self._slots.locked():  # every other free slot, at once: one read
+                await self._slots.acquire()
+                free += 1
             deliveries: list[queue.Delivery] = []
             try:
                 if loop.time() >= next_reclaim:
                     next_reclaim = loop.time() + self.settings.reclaim_interval_s
                     deliveries = await queue.reclaim(
-                        self.redis, pool=self.pool, consumer=self.worker_id, count=1,
+                        self.redis, pool=self.pool, consumer=self.worker_id, count=free,
                         held=set(self._tasks.values()),
                     )  # fmt: skip
                 if not deliveries and not self.stopping.is_set():
@@ -113,18 +137,18 @@ class Worker:
                         self.redis,
                         pool=self.pool,
                         consumer=self.worker_id,
-                        count=1,
+                        count=free,
                         block_ms=block_ms,
                     )
             except RedisError:
                 log.exception("reading the queue failed; retrying")
                 await asyncio.sleep(1)
-            if not deliveries:
+            for _ in range(free - len(deliveries)):
                 self._slots.release()
-                continue
-            if deliveries[0].reclaimed:
-                log.info("reclaimed %s, which no live task held", deliveries[0].entry.token)
-            self._start(deliveries[0])
+            for delivery in deliveries:
+                if delivery.reclaimed:
+                    log.info("reclaimed %s, which no live task held", delivery.entry.token)
+                self._start(delivery)
 
     async def _take_slot(self) -> bool:
         """Wait for a free slot; False (holding none) once we are stopping, even while every
@@ -146,15 +170,27 @@ class Worker:
     def _start(self, delivery: queue.Delivery) -> None:
         task = asyncio.create_task(self._handle(delivery))
         self._tasks[task] = delivery.entry_id
+        self._with_slot.add(task)
         self._busy.started(task)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
         self._busy.finished(task)
-        self._slots.release()
+        self._free_slot(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("judging failed", exc_info=task.exception())
+
+    def _free_slot(self, task: asyncio.Task[None]) -> None:
+        if task in self._with_slot:
+            self._with_slot.discard(task)
+            self._slots.release()
+
+    async def _hold_slot(self, task: asyncio.Task[None]) -> None:
+        """A retry judges again, so it waits for a slot like any new submission."""
+        if task not in self._with_slot:
+            await self._slots.acquire()
+            self._with_slot.add(task)
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -167,19 +203,22 @@ class Worker:
         await asyncio.gather(*running, return_exceptions=True)
 
     async def _handle(self, delivery: queue.Delivery) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # always run as a task (`_start`)
         for attempt in range(INFRA_RETRIES):
             try:
-                await self._judge_delivery(delivery)
+                await self._hold_slot(task)
+                await self._judge_delivery(delivery, task)
                 return
-            except (RedisError, SQLAlchemyError, OSError):
+            except (RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 log.exception("infrastructure error on %s", delivery.entry.token)
                 await asyncio.sleep(0.5 * 2**attempt)
         token = delivery.entry.token
         log.error("leaving %s pending after %d tries, for a later reclaim", token, INFRA_RETRIES)
 
-    async def _judge_delivery(self, delivery: queue.Delivery) -> None:
+    async def _judge_delivery(self, delivery: queue.Delivery, task: asyncio.Task[None]) -> None:
         token = delivery.entry.token
-        claim = await record.claim(self.engine, token)
+        claim = await self._claims.submit(token)
         if claim is None:  # final already (a duplicate delivery) or deleted
             await queue.ack(self.redis, pool=self.pool, delivery=delivery)
             return
@@ -194,23 +233,30 @@ class Worker:
             metrics.QUEUE_WAIT_SECONDS.labels(self.pool).observe(max(wait_s, 0))
         self._tokens.add(token)
         metrics.BUSY.labels(self.pool).inc()
+        # Judging starts without waiting for the status event to go out; the verdict's event
+        # waits for it, so a device never sees Processing after the verdict.
+        announced = asyncio.ensure_future(self._announce_start(submission))
         try:
-            # Best effort: a Redis outage here must not fail the delivery, whose retry would
-            # claim again and spend an attempt (enough of them end as a false Internal Error).
-            with contextlib.suppress(RedisError, OSError):
-                await self._announce_start(submission)
-            verdict = await self._judge(submission, claim)
+            verdict = await self._judge(claim)
         finally:
             self._tokens.discard(token)
             metrics.BUSY.labels(self.pool).dec()
+            self._free_slot(task)
+            await announced
         await self._record(delivery, submission, verdict)
 
-    async def _judge(self, submission: Row[Any], claim: record.Claim) -> Verdict:
+    async def _announce_start(self, submission: record.Stored) -> None:
+        """Best effort: a Redis outage here must not fail the delivery, whose retry would claim
+        again and spend an attempt (enough of them end as a false Internal Error)."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._announcements.submit(_Announcement(submission))
+
+    async def _judge(self, claim: record.Claim) -> Verdict:
+        submission = claim.submission
         language_name = str(submission.language_id)
         with metrics.RUN_SECONDS.labels(self.pool, language_name).time():
             try:
-                job = self._job(submission, claim)
-                verdict = await asyncio.to_thread(judge, self.sandbox, job)
+                verdict = await asyncio.to_thread(judge, self.sandbox, claim.job)
             except (SandboxError, OSError, LookupError, ValueError) as error:
                 log.exception("sandbox failure on %s", submission.token)
                 verdict = Verdict(status=Status.INTERNAL_ERROR, message=str(error))
@@ -219,11 +265,9 @@ class Worker:
         return verdict
 
     async def _record(
-        self, delivery: queue.Delivery, submission: Row[Any], verdict: Verdict
+        self, delivery: queue.Delivery, submission: record.Stored, verdict: Verdict
     ) -> None:
-        final = await record.finish(
-            self.engine, token=submission.token, attempt=submission.attempt, verdict=verdict
-        )
+        final = await self._finishes.submit(_outcome(submission, verdict))
         if final is None:
             metrics.FENCED.labels(self.pool).inc()
             log.warning("verdict for %s fenced out by a newer attempt", submission.token)
@@ -243,8 +287,10 @@ class Worker:
             metrics.SUBMIT_TO_VERDICT_SECONDS.labels(str(final.language_id)).observe(max(0, waited))
         # The verdict is committed. Retrying the whole delivery now would find the row final
         # and ack it unpublished, losing the event, so these steps wait out Redis on their own.
+        announcement = _Announcement(final, delivery)
         await self._through_outage(
-            "publishing the verdict and acking", lambda: self._announce_verdict(delivery, final)
+            "publishing the verdict and acking",
+            lambda: self._announcements.submit(announcement),
         )
 
     async def _through_outage(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
@@ -257,15 +303,13 @@ class Worker:
                 log.warning("%s failed, retrying: %s", what, error)
                 await asyncio.sleep(min(0.5 * 2**attempt, REDIS_RETRY_MAX_S))
 
-    async def _give_up(self, delivery: queue.Delivery, submission: Row[Any]) -> None:
+    async def _give_up(self, delivery: queue.Delivery, submission: record.Stored) -> None:
         reason = (
             f"gave up after {self.settings.max_attempts} attempts: the worker judging this "
             "submission stopped every time (crash, out-of-memory kill or eviction)"
         )
         verdict = Verdict(status=Status.INTERNAL_ERROR, message=reason)
-        final = await record.finish(
-            self.engine, token=submission.token, attempt=submission.attempt, verdict=verdict
-        )
+        [final] = await record.finish(self.pg, [_outcome(submission, verdict)])
         if final is not None:
             await self._through_outage(
                 "publishing the verdict",
@@ -278,63 +322,33 @@ class Worker:
         metrics.DEAD_LETTERS.labels(self.pool).inc()
         log.error("dead-lettered %s: %s", submission.token, reason)
 
-    def _job(self, submission: Row[Any], claim: record.Claim) -> Job:
-        settings = self.settings
-        return Job(
-            language=LANGUAGES[submission.language_id],
-            source=submission.source_code or b"",
-            compiler_options=submission.compiler_options,
-            command_line_arguments=submission.command_line_arguments,
-            limits=Limits(
-                cpu_time_s=float(submission.cpu_time_limit),
-                cpu_extra_time_s=float(submission.cpu_extra_time),
-                wall_time_s=float(submission.wall_time_limit),
-                memory_kb=submission.memory_limit,
-                stack_kb=submission.stack_limit,
-                max_processes=submission.max_processes_and_or_threads,
-                max_file_size_kb=submission.max_file_size,
-                output_limit_bytes=max(submission.max_file_size, 1) * 1024,
-            ),
-            compile_limits=Limits(
-                cpu_time_s=settings.compile_cpu_time_s,
-                cpu_extra_time_s=0,
-                wall_time_s=settings.compile_wall_time_s,
-                memory_kb=settings.compile_memory_kb,
-                stack_kb=64_000,
-                max_processes=settings.compile_max_processes,
-                max_file_size_kb=64 * 1024,
-                output_limit_bytes=settings.compile_output_bytes,
-            ),
-            redirect_stderr_to_stdout=submission.redirect_stderr_to_stdout,
-            tests=claim.tests,
-            per_test_results=submission.problem_id is not None,
-            number_of_runs=max(1, submission.number_of_runs),
-        )
+    async def _claim(self, tokens: Sequence[str]) -> list[record.Claim | None]:
+        return await record.claim(self.pg, tokens, compile_limits=self._compile_limits)
 
-    async def _announce_start(self, submission: Row[Any]) -> None:
-        """The heartbeat (now listing the submission) and its `status` event, in one round
-        trip."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
-            events.add_publish(pipe, self._publication("status", submission))
-            await pipe.execute()
+    async def _finish(self, outcomes: Sequence[record.Outcome]) -> list[record.Stored | None]:
+        return await record.finish(self.pg, outcomes)
 
-    async def _announce_verdict(self, delivery: queue.Delivery, final: Row[Any]) -> None:
-        """The `verdict` event then the ack (one atomic script), and the heartbeat no longer
-        listing the submission, in one round trip: the operator may now pick this pod to
-        remove."""
+    async def _announce(self, announcements: Sequence[_Announcement]) -> list[None]:
+        """`status` events, `verdict` events each with its ack (one atomic script each), and
+        the heartbeat as it is now (listing the submissions being judged, no longer those
+        with a verdict: the operator may pick an idle pod to remove), in one round trip. A
+        submission's `status` event is always in an earlier one than its verdict."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            queue.add_publish_and_ack(
-                pipe,
-                pool=self.pool,
-                delivery=delivery,
-                outgoing=self._publication("verdict", final),
-            )
+            for announcement in announcements:
+                submission, delivery = announcement.submission, announcement.delivery
+                if delivery is None:
+                    events.add_publish(pipe, self._publication("status", submission))
+                else:
+                    outgoing = self._publication("verdict", submission)
+                    queue.add_publish_and_ack(
+                        pipe, pool=self.pool, delivery=delivery, outgoing=outgoing
+                    )
             heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
             await pipe.execute()
+        return [None] * len(announcements)
 
     def _publication(
-        self, kind: Literal["status", "verdict"], submission: Row[Any]
+        self, kind: Literal["status", "verdict"], submission: record.Stored
     ) -> events.Publication:
         event = protocol.Event(
             type=kind, token=submission.token, data=protocol.SubmissionState.of(submission)
@@ -366,3 +380,21 @@ class Worker:
             await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
             with contextlib.suppress(RedisError):
                 await self._beat()
+
+
+@dataclass(frozen=True, slots=True)
+class _Announcement:
+    """What goes to Redis about a submission: its `status` event (no delivery), or its
+    `verdict` event and the ack of its delivery."""
+
+    submission: record.Stored
+    delivery: queue.Delivery | None = None
+
+
+def _outcome(submission: record.Stored, verdict: Verdict) -> record.Outcome:
+    return record.Outcome(
+        token=submission.token,
+        attempt=submission.attempt,
+        verdict=verdict,
+        finished_at=record.now(),
+    )

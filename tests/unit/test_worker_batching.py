@@ -1,0 +1,74 @@
+"""The worker's group commit: a lone call goes at once, calls that come in while a batch is
+out go together in the next, and a failed batch fails each of its callers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from kubejudge_worker.batching import Batcher
+
+
+class Recorder:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def run(self, items: Sequence[int]) -> list[int]:
+        self.batches.append(list(items))
+        await self.release.wait()
+        if self.fail:
+            raise ConnectionError("down")
+        return [item * 10 for item in items]
+
+
+async def test_a_lone_call_goes_at_once() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = Batcher(recorder.run)
+    async with asyncio.timeout(1):
+        assert await batcher.submit(1) == 10
+    assert recorder.batches == [[1]]
+
+
+async def test_calls_made_while_a_batch_is_out_go_together_next() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first batch is out, waiting for its reply
+    later = [asyncio.ensure_future(batcher.submit(n)) for n in (2, 3, 4)]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    async with asyncio.timeout(1):
+        assert await asyncio.gather(first, *later) == [10, 20, 30, 40]
+    assert recorder.batches == [[1], [2, 3, 4]]
+
+
+async def test_a_failed_batch_fails_every_caller_and_the_next_still_goes() -> None:
+    recorder = Recorder(fail=True)
+    recorder.release.set()
+    batcher = Batcher(recorder.run)
+    calls = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]
+    async with asyncio.timeout(1):
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [ConnectionError, ConnectionError]
+    recorder.fail = False
+    async with asyncio.timeout(1):
+        assert await batcher.submit(3) == 30
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+    gone = asyncio.ensure_future(batcher.submit(1))
+    kept = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0)
+    gone.cancel()
+    recorder.release.set()
+    async with asyncio.timeout(1):
+        assert await kept == 20
+    with pytest.raises(asyncio.CancelledError):
+        await gone

@@ -6,10 +6,12 @@ the chart and the operator's generated Deployments set the same names.
 
 from __future__ import annotations
 
+import contextlib
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kubejudge.languages import FAMILIES
+from kubejudge.languages import FAMILIES, LANGUAGES
 
 DEFAULT_POOL = "default"
 
@@ -51,6 +53,15 @@ class Settings(BaseSettings):
         if wildcard is None:
             raise LookupError(f"no worker pool judges {family!r}")
         return wildcard
+
+    def language_ids(self, pool: str) -> list[int]:
+        """The ids of the languages a pool judges."""
+        ids = []
+        for language_id, language in LANGUAGES.items():
+            with contextlib.suppress(LookupError):  # a family no pool judges
+                if self.pool_for(language.family) == pool:
+                    ids.append(language_id)
+        return ids
 
     @property
     def sqlalchemy_url(self) -> str:

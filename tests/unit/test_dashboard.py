@@ -3,9 +3,12 @@ filled in as Grafana fills them, the grid layout, and the time window."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from kubejudge_dev.dashboard import panels, seconds, window_of
-from kubejudge_dev.dashboard.render import Window, grid_slots
+from kubejudge_dev.dashboard.prometheus import Series
+from kubejudge_dev.dashboard.render import Drawn, Window, draw, figures, grid_slots
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +78,22 @@ def test_the_window_from_since_or_start_and_end() -> None:
     with pytest.raises(ValueError, match="before"):
         window_of(since=None, start="200", end="100", now=0)
     assert Window.covering(0, 30).step_s == 1
+
+
+def test_every_panel_is_drawn_with_its_series_or_no_data(
+    board: panels.Dashboard, tmp_path: Path
+) -> None:
+    window = Window(start=1000, end=1060, step_s=1)
+    ramp = Series(labels={"pool": "general"}, points=[(1000 + t, float(t)) for t in range(61)])
+    drawn = [
+        Drawn(
+            panel=p, ref_id=t.ref_id, expr=t.expr, series=(("general", ramp),) if p.id != 7 else ()
+        )
+        for p in board.panels
+        for t in p.targets
+    ]
+    draw(board, drawn, window, path=tmp_path / "dashboard.png")
+    assert (tmp_path / "dashboard.png").stat().st_size > 50_000
+    shown = figures(drawn)
+    assert shown["Backlog per pool"] == {"general": {"min": 0.0, "max": 60.0, "last": 60.0}}
+    assert shown["Gateway connections"] == {}  # drawn as No data

@@ -22,6 +22,8 @@ from kubejudge_dev.dashboard.prometheus import Prometheus, Series
 # Inches per grid column and per grid row: a 24-column row 16 in wide, an 8-row panel 2.6 in.
 COLUMN_IN = 16 / GRID_COLUMNS
 ROW_IN = 0.33
+TITLE_IN = 0.5  # the figure's own title
+PAD_LEFT_IN, PAD_RIGHT_IN, PAD_TOP_IN, PAD_BOTTOM_IN = 0.55, 0.15, 0.3, 0.35
 UNIT_LABELS = {"s": "seconds", "reqps": "per second", "short": "", "percent": "%"}
 
 
@@ -88,7 +90,7 @@ def figures(drawn: Sequence[Drawn]) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def grid_slots(dashboard: Dashboard) -> list[tuple[Panel, slice, slice]]:
-    """Each panel's rows and columns on the grid (the gridspec slices that place it)."""
+    """Each panel's rows and columns on the grid (grid units)."""
     return [
         (p, slice(p.y, p.y + p.h), slice(p.x, min(p.x + p.w, GRID_COLUMNS)))
         for p in dashboard.panels
@@ -102,13 +104,20 @@ def draw(dashboard: Dashboard, drawn: Sequence[Drawn], window: Window, *, path: 
     from matplotlib import pyplot as plt
 
     rows = dashboard.rows
-    fig = plt.figure(figsize=(GRID_COLUMNS * COLUMN_IN, rows * ROW_IN + 0.6))
-    grid = fig.add_gridspec(rows, GRID_COLUMNS, hspace=12 / rows * 2.2, wspace=1.6)
+    width_in, height_in = GRID_COLUMNS * COLUMN_IN, rows * ROW_IN + TITLE_IN
+    fig = plt.figure(figsize=(width_in, height_in))
     by_panel: dict[int, list[Drawn]] = {}
     for item in drawn:
         by_panel.setdefault(item.panel.id, []).append(item)
     for panel, rows_of, columns in grid_slots(dashboard):
-        axis = fig.add_subplot(grid[rows_of, columns])
+        # The panel's cell, less room for its title above, its ticks below and its unit beside.
+        left = columns.start * COLUMN_IN + PAD_LEFT_IN
+        bottom = height_in - TITLE_IN - rows_of.stop * ROW_IN + PAD_BOTTOM_IN
+        width = (columns.stop - columns.start) * COLUMN_IN - PAD_LEFT_IN - PAD_RIGHT_IN
+        height = (rows_of.stop - rows_of.start) * ROW_IN - PAD_BOTTOM_IN - PAD_TOP_IN
+        axis = fig.add_axes(
+            (left / width_in, bottom / height_in, width / width_in, height / height_in)
+        )
         axis.set_title(panel.title, fontsize=9, loc="left")
         series = [s for item in by_panel.get(panel.id, []) for s in item.series if s[1].points]
         if not series:
@@ -125,7 +134,6 @@ def draw(dashboard: Dashboard, drawn: Sequence[Drawn], window: Window, *, path: 
         f"one point per {window.step_s:.0f} s",
         fontsize=10,
     )
-    fig.subplots_adjust(left=0.04, right=0.99, top=0.95, bottom=0.03)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -134,11 +142,12 @@ def _timeseries(axis: Any, panel: Panel, series: list[tuple[str, Series]], w: Wi
     for name, s in series:
         axis.plot([t - w.start for t, _ in s.points], s.values, label=name, linewidth=1.2)
     axis.set_xlim(0, w.end - w.start)
+    axis.set_xlabel("seconds", fontsize=7, labelpad=1)
     axis.set_ylim(bottom=0)
     axis.set_ylabel(UNIT_LABELS.get(panel.unit, panel.unit), fontsize=8)
     axis.tick_params(labelsize=7)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=6, loc="upper right")
+    axis.legend(fontsize=6, loc="best")
 
 
 def _stat(axis: Any, series: list[tuple[str, Series]], w: Window) -> None:

@@ -45,9 +45,10 @@ class Scraper:
         self.rule_groups = rule_groups
         self.interval_s = INTERVAL_S
 
-    def answers(self) -> bool:
+    def ready(self) -> bool:
+        """Prometheus answers 503 until its storage is open, then 200 on /-/ready."""
         try:
-            return bool(self.api.get("/api/v1/status/buildinfo"))
+            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == httpx.codes.OK
         except httpx.TransportError:
             return False
 
@@ -121,7 +122,7 @@ def scraping(
         scraper = Scraper(f"http://127.0.0.1:{port}", rule["spec"]["groups"])
         try:
             wait_until(
-                lambda: process.poll() is None and scraper.answers(),
+                lambda: process.poll() is None and scraper.ready(),
                 timeout=30, interval=0.2, what="Prometheus answering",
             )  # fmt: skip
             yield scraper

@@ -105,8 +105,10 @@ def test_a_burst_grows_the_general_pool_from_zero_and_it_returns_to_zero(
     peak = burst.peak
     assert peak >= 2, f"at most {peak} general worker pod(s) were Ready"
     assert max(burst.desired_seen) >= peak and burst.desired_seen[-1] == 0, burst.desired_seen
-    # The report (and its plot) saw the same pods Ready, beside desired and current.
+    # The report (and its plot) saw the same pods Ready, beside desired and current, and the
+    # backlog of the judge's own pools.
     assert summary["peak_ready_workers"] >= peak, summary
+    assert summary["peak_backlog"] >= BURST * 0.75, summary
     # Every page's pool view shows what the operator decides, poll by poll.
     record = wait_until(lambda: scaling_record(judge.redis_url, POOL), what="decision")
     assert record.desired == 0 and record.reason, record

@@ -6,6 +6,8 @@ the chart and the operator's generated Deployments set the same names.
 
 from __future__ import annotations
 
+import contextlib
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,6 +57,15 @@ class Settings(BaseSettings):
     def pool_for_language(self, language_id: int) -> str:
         """The pool whose queue a submission in this Judge0 language id goes to."""
         return self.pool_for(LANGUAGES[language_id].family)
+
+    def language_ids(self, pool: str) -> list[int]:
+        """The ids of the languages a pool judges."""
+        ids = []
+        for language_id in LANGUAGES:
+            with contextlib.suppress(LookupError):  # a family no pool judges
+                if self.pool_for_language(language_id) == pool:
+                    ids.append(language_id)
+        return ids
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -24,6 +24,7 @@ MAX = Gauge("kubejudge_pool_max_replicas", "The pool's maxReplicas", LABELS)
 SCALINGS = Counter(
     "kubejudge_pool_scalings", "Replica changes the autoscaler made", (*LABELS, "direction")
 )
+DIRECTIONS = ("up", "down")
 REDIS_UP = Gauge("kubejudge_operator_redis_up", "1 when the cluster's Redis answered", LABELS[:2])
 
 
@@ -45,9 +46,12 @@ def record(
     CURRENT.labels(**labels).set(decision.current)
     MIN.labels(**labels).set(limits.min_replicas)
     MAX.labels(**labels).set(limits.max_replicas)
+    # Both directions exist from the pool's first poll, at zero: increase() counts only what a
+    # series gains after its first scrape, so a direction born at 1 hid the pool's first scale
+    # up from the dashboard's scaling-decisions panel.
+    scalings = {d: SCALINGS.labels(**labels, direction=d) for d in DIRECTIONS}
     if decision.changed:
-        direction = "up" if decision.desired > decision.current else "down"
-        SCALINGS.labels(**labels, direction=direction).inc()
+        scalings["up" if decision.desired > decision.current else "down"].inc()
 
 
 def forget(*, namespace: str, cluster: str, pool: str) -> None:

@@ -73,8 +73,8 @@ def dashboard_queries() -> list[tuple[str, str]]:
             for target in panel.get("targets", []):
                 queries.append((f"{path.name}: {panel['title']}", target["expr"]))
         for variable in dashboard["templating"]["list"]:
-            if variable.get("definition"):
-                queries.append((f"{path.name}: ${variable['name']}", variable["definition"]))
+            if isinstance(variable.get("query"), dict):  # a query variable's label_values(...)
+                queries.append((f"{path.name}: ${variable['name']}", variable["query"]["query"]))
     return queries
 
 

@@ -24,6 +24,7 @@ from support.polling import wait_until
 
 from kubejudge.wellknown import API_PORT, GATEWAY_PORT
 from tests.e2e.judge import Judge, service_ip
+from tests.e2e.prometheus import Scraper, scraping
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubejudge"
@@ -129,3 +130,17 @@ def judge(cluster: nodefixture.Cluster, operator_release: str) -> Judge:
         gateway_url=f"ws://{address('gateway')}:{GATEWAY_PORT}",
         redis_url=f"redis://{address('redis')}:{REDIS_PORT}/0",
     )
+
+
+@pytest.fixture(scope="session")
+def prometheus(judge: Judge, helm: Callable[..., str], artifacts: Path) -> Iterator[Scraper]:
+    """Prometheus on loopback scraping the installed judge as the chart's PodMonitor and
+    ServiceMonitor describe it (rendered for this release), with its PrometheusRule loaded."""
+    rendered = helm(
+        "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+        "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "prometheusRule.enabled=true",
+    )  # fmt: skip
+    objects = [o for o in yaml.safe_load_all(rendered) if o]
+    with scraping(objects, judge.api_client, log=artifacts / "prometheus.log") as scraper:
+        yield scraper

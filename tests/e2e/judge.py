@@ -204,7 +204,7 @@ class Burst:
 
 def start_burst(
     judge: Judge, *, out: Path, count: int, work_s: float, users: int = 3,
-    observe_s: float = 0, timeout_s: float = 240,
+    observe_s: float = 0, timeout_s: float = 240, prometheus: str | None = None,
 ) -> Burst:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     report, log = out / "report", out / "loadtest.log"
@@ -216,6 +216,8 @@ def start_burst(
         "--kubeconfig", judge.kubeconfig, "--out", str(report), "--no-progress",
         "--observe-s", str(observe_s),
     ]  # fmt: skip
+    if prometheus is not None:
+        argv += ["--prometheus", prometheus]
     env = os.environ | {"KUBEJUDGE_JWT_SECRET": judge.jwt_secret}
     with log.open("wb") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env)

@@ -6,7 +6,9 @@ take each verdict off the gateway's WebSocket, and write a report folder.
 
 The report folder holds `summary.json` (throughput, submit-to-verdict and verdict-to-delivery
 percentiles, errors, lost verdicts) and `timeline.png` (backlog, desired/current/live workers,
-throughput and latency over time).
+throughput and latency over time). With `--prometheus URL` it also holds the chart's dashboard
+over the load (`dashboard/dashboard.png` and `.json`, as `kubejudge dashboard` draws it), and
+the summary each panel's figures.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from kubejudge.settings import Settings
 from kubejudge.wellknown import API_PORT, GATEWAY_PORT
+from kubejudge_dev import dashboard
+from kubejudge_dev.dashboard.prometheus import Prometheus, QueryError
+from kubejudge_dev.dashboard.render import Window
 from kubejudge_dev.loadtest.driver import LoadError, LoadPlan, Target, run_load
-from kubejudge_dev.loadtest.report import write_report
+from kubejudge_dev.loadtest.report import SUMMARY_FILE, write_report
 from kubejudge_dev.loadtest.sampler import ClusterRef
 
 
@@ -67,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep sampling this long after the last verdict, to see the pool scale down",
     )
     parser.add_argument("--out", type=Path, default=Path("loadtest-report"), help="report folder")
+    parser.add_argument(
+        "--prometheus", default=None, metavar="URL",
+        help="add the chart's dashboard panels over the load, from this Prometheus",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -104,8 +115,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"kubejudge loadtest: {error}", file=sys.stderr)
         return 2
     summary = write_report(result, out=args.out)
+    if args.prometheus:
+        summary["dashboard"] = _dashboard(args, result.started_at_ms / 1000)
+        (args.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary["lost_verdicts"] == 0 and summary["errors"]["total"] == 0 else 1
+
+
+def _dashboard(args: argparse.Namespace, started: float) -> dict[str, Any]:
+    """The dashboard's panels from the load's start (and a little before) to now."""
+    namespace = args.judgecluster.partition("/")[0] if args.judgecluster else dashboard.panels.ALL
+    window = Window.covering(started - 10, time.time())
+    try:
+        with Prometheus(args.prometheus) as prometheus:
+            picture = dashboard.render(
+                prometheus, args.out / "dashboard", window, selected={"namespace": namespace}
+            )
+    except (QueryError, OSError) as error:  # the load's own report stands without it
+        print(f"kubejudge loadtest: no dashboard: {error}", file=sys.stderr)
+        return {"error": str(error)}
+    return {"picture": str(picture.path), "figures": picture.figures}
 
 
 def _plan(args: argparse.Namespace) -> LoadPlan | str:

@@ -75,6 +75,13 @@ def cluster_view(apis: ClusterApis, ref: ClusterRef) -> dict[str, dict[str, int]
     return {"desired": desired, "current": current, "ready": ready}
 
 
+def cluster_pools(apis: ClusterApis, ref: ClusterRef) -> list[str]:
+    """The worker pools the JudgeCluster's spec names (a blocking call)."""
+    group, version, plural = JUDGECLUSTER
+    body = apis.custom.get_namespaced_custom_object(group, version, ref.namespace, plural, ref.name)
+    return [pool["name"] for pool in body["spec"]["workerPools"]]
+
+
 async def sample_until(
     stop: asyncio.Event,
     *,
@@ -86,8 +93,15 @@ async def sample_until(
 ) -> None:
     """Append a Sample every `interval_s` until `stop` is set; a failing source is skipped."""
     redis = Redis.from_url(redis_url) if redis_url else None
-    watcher = poolview.PoolWatcher(pools)
     apis = _cluster_apis(cluster) if cluster else None
+    if apis is not None and cluster is not None:
+        # The JudgeCluster's own pools: this machine's KUBEJUDGE_POOLS (by default one pool,
+        # "default") named queues the judge does not have, so its backlog read as zero.
+        try:
+            pools = await asyncio.to_thread(cluster_pools, apis, cluster)
+        except Exception as error:
+            log.warning("JudgeCluster pools not read, sampling %s: %s", pools, error)
+    watcher = poolview.PoolWatcher(pools)
     try:
         while not stop.is_set():
             view: dict[str, Any] = {}

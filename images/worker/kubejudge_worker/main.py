@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     metrics.SANDBOX_MODE.labels(sandbox.mode, sandbox.memory_accounting).set(1)
+    metrics.initialize(settings.pool, settings.language_ids(settings.pool))
     metrics.BOX_SERVERS_STARTED.set_function(lambda: sandbox.servers_started)
     threading.Thread(target=warm_go_cache, name="warm-go-cache", daemon=True).start()
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from kubejudge.statuses import Status
 
 VERDICTS = Counter(
     "kubejudge_worker_verdicts_total", "Final verdicts written", ["pool", "status", "language"]
@@ -56,6 +58,32 @@ SANDBOX_MODE = Gauge(
 BOX_SERVERS_STARTED = Gauge(
     "kubejudge_worker_box_servers_started", "Box servers this worker has started"
 )
+
+
+# What a worker can write as a submission's final status (Judge0's 1 and 2 are not final).
+FINAL_STATUSES = tuple(s for s in Status if s not in (Status.IN_QUEUE, Status.PROCESSING))
+
+
+def initialize(pool: str, language_ids: Iterable[int]) -> None:
+    """Every labelled series this worker can export, at zero, before its first scrape.
+
+    A series that first appears at 1 is invisible to rate() and increase(), which count only
+    what a series gains after its first sample: each new worker pod's first verdict (and first
+    attempt, dead letter, ...) would be missing from the dashboard, and a panel of dead letters
+    would say "No data" rather than 0.
+    """
+    languages = [str(language_id) for language_id in language_ids]
+    for counter in (SANDBOX_FAILURES, DEAD_LETTERS, FENCED):
+        counter.labels(pool)
+    for source in ("new", "reclaimed"):
+        ATTEMPTS.labels(pool, source)
+    QUEUE_WAIT_SECONDS.labels(pool)
+    BUSY.labels(pool)
+    for language in languages:
+        RUN_SECONDS.labels(pool, language)
+        SUBMIT_TO_VERDICT_SECONDS.labels(language)
+        for status in FINAL_STATUSES:
+            VERDICTS.labels(pool, status.name, language)
 
 
 async def serve(

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from kubejudge_operator import resources
+from kubejudge_operator.resources.children import build_children
 from kubejudge_operator.spec import ClusterSpec, Owner
 
+from kubejudge.wellknown import API_PORT, GATEWAY_PORT, WORKER_METRICS_PORT
 from tests.chart.paths import REPO, Render
 from tests.e2e.scrape import matches, prometheus_config, scrape_jobs, targets
 
@@ -46,9 +47,7 @@ def judge_pods() -> list[dict[str, Any]]:
     (resource,) = [d for d in example if d["kind"] == "JudgeCluster"]
     spec = ClusterSpec.model_validate(resource["spec"])
     workloads = [
-        c
-        for c in resources.build_children(OWNER, spec)
-        if c["kind"] in ("Deployment", "StatefulSet")
+        c for c in build_children(OWNER, spec) if c["kind"] in ("Deployment", "StatefulSet")
     ]
     return [
         running(w, f"{w['metadata']['name']}-0", f"10.244.0.{10 + i}")
@@ -74,9 +73,9 @@ def test_the_pod_monitor_scrapes_api_gateway_and_every_worker_pod_on_its_named_p
     workers = [p for p in judge_pods if components[p["metadata"]["name"]] == "worker"]
     assert {pod for pod, _, _ in found} >= {p["metadata"]["name"] for p in workers}
     for pod, endpoint, port in found:
-        expected = {"worker": ("metrics", str(resources.WORKER_METRICS_PORT)),
-                    "api": ("http", str(resources.API_PORT)),
-                    "gateway": ("http", str(resources.GATEWAY_PORT))}[components[pod]]  # fmt: skip
+        expected = {"worker": ("metrics", str(WORKER_METRICS_PORT)),
+                    "api": ("http", str(API_PORT)),
+                    "gateway": ("http", str(GATEWAY_PORT))}[components[pod]]  # fmt: skip
         assert (endpoint, port) == expected, pod
     group = targets(jobs[0], pods=judge_pods, services=[], endpoints=[])[0]
     assert set(group["labels"]) == {"namespace", "container", "pod", "job", "endpoint"}

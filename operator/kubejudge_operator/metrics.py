@@ -59,3 +59,6 @@ def forget(*, namespace: str, cluster: str, pool: str) -> None:
     for gauge in (BACKLOG, OLDEST_WAITING, BUSY, DESIRED, CURRENT, MIN, MAX):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, cluster, pool)
+    for direction in DIRECTIONS:
+        with contextlib.suppress(KeyError):
+            SCALINGS.remove(namespace, cluster, pool, direction)

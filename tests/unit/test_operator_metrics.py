@@ -34,3 +34,20 @@ def test_both_scaling_directions_start_at_zero_and_count_each_change() -> None:
     )  # fmt: skip
     assert (scalings("up"), scalings("down")) == (1.0, 0.0)
     assert REGISTRY.get_sample_value("kubejudge_pool_oldest_waiting_seconds", POOL) == 1.5
+
+
+def test_a_forgotten_pool_leaves_no_series_behind() -> None:
+    pool = POOL | {"pool": "metrics-forget"}
+    idle = Observation(waiting=0, pending=0, busy=0, current=0)
+    metrics.record(
+        **pool, limits=LIMITS, seen=idle, oldest_waiting_ms=0,
+        decision=Decision(current=0, desired=0, need=0, reason="idle"),
+    )  # fmt: skip
+    metrics.forget(**pool)
+    left = [
+        sample
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.labels.get("pool") == "metrics-forget"
+    ]
+    assert left == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from kubejudge_dev.dashboard import panels, seconds, window_of
-from kubejudge_dev.dashboard.prometheus import Series
+from kubejudge_dev.dashboard.prometheus import Prometheus, QueryError, Series
 from kubejudge_dev.dashboard.render import Drawn, Window, draw, figures, grid_slots
 
 
@@ -97,3 +97,11 @@ def test_every_panel_is_drawn_with_its_series_or_no_data(
     shown = figures(drawn)
     assert shown["Backlog per pool"] == {"general": {"min": 0.0, "max": 60.0, "last": 60.0}}
     assert shown["Gateway connections"] == {}  # drawn as No data
+
+
+def test_an_unreachable_prometheus_is_a_query_error() -> None:
+    """Callers (the load test's report, `kubejudge dashboard`) handle QueryError, not httpx's."""
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    prometheus = Prometheus("http://127.0.0.1:1", timeout_s=2)
+    with pytest.raises(QueryError):
+        prometheus.query_range("up", start=0, end=1, step_s=1)

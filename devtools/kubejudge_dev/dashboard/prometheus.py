@@ -52,7 +52,10 @@ class Prometheus:
         return self._get(path, params or {})
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        response = self._client.get(path, params=params)
+        try:
+            response = self._client.get(path, params=params)
+        except httpx.HTTPError as error:  # unreachable or timed out: callers handle QueryError
+            raise QueryError(f"{path}: {error}") from error
         try:
             body = response.json()
         except ValueError as error:

@@ -13,14 +13,13 @@ entries a client writes itself, left of its own, are never read. An IPv6 client 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.commands.core import AsyncScript
 
 # KEYS: counter. ARGV: n, limit, window seconds. Returns the new count, or -1 when refused.
 _TAKE = """
@@ -34,8 +33,8 @@ if now == tonumber(ARGV[1]) then
 end
 return now
 """
-# Sent by its digest: Redis keeps the script once loaded, and the request stays small.
-_TAKE_SHA = hashlib.sha1(_TAKE.encode(), usedforsecurity=False).hexdigest()
+# Sent by its digest (redis-py loads it again on NOSCRIPT, after a Redis restart).
+_take = AsyncScript(None, _TAKE.encode())
 
 IPV6_SUBSCRIBER_PREFIX = 64
 
@@ -51,10 +50,7 @@ async def take(
     """Count `n` submissions in `counter(window)`; a `Refused` with the wait when over."""
     now = time.time()
     window = int(now // window_s)
-    try:
-        used = await redis.evalsha(_TAKE_SHA, 1, counter(window), n, limit, window_s)
-    except NoScriptError:  # a new or restarted Redis: send the script itself once
-        used = await redis.eval(_TAKE, 1, counter(window), n, limit, window_s)
+    used = await _take(keys=[counter(window)], args=[n, limit, window_s], client=redis)
     if int(used) >= 0:
         return None
     return Refused(retry_after_s=max(1, int((window + 1) * window_s - now + 0.999)))

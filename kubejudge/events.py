@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from kubejudge import protocol
+from kubejudge.replies import as_text
 
 # publish_event(verdict_channel, token, history, channel, event, history_length) -> event id:
 # append the event to the user's history and broadcast it on the user's channel, then wake the
@@ -72,7 +73,7 @@ async def send(redis: Redis, outgoing: Publication) -> str | None:
     event_id = await redis.eval(_PUBLISH, len(outgoing.keys), *outgoing.keys, *outgoing.args)
     if not event_id:
         return None
-    return event_id.decode() if isinstance(event_id, bytes) else event_id
+    return as_text(event_id)
 
 
 def add_publish(pipe: Pipeline, outgoing: Publication) -> None:
@@ -82,6 +83,6 @@ def add_publish(pipe: Pipeline, outgoing: Publication) -> None:
 
 def parse_live(payload: bytes | str) -> tuple[str, protocol.Event]:
     """Split a user-channel message into (event id, event)."""
-    text = payload.decode() if isinstance(payload, bytes) else payload
+    text = as_text(payload)
     event_id, _, body = text.partition("\n")
     return event_id, protocol.Event.model_validate_json(body)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from kubejudge import protocol
+from kubejudge.statuses import Status
 
 
 def submission_state(token: str, **fields: Any) -> protocol.SubmissionState:
     """A finished, accepted submission's state, with `fields` set on top."""
     values: dict[str, Any] = {
         "token": token,
-        "status": {"id": 3, "description": "Accepted"},
+        "status": Status.ACCEPTED.public(),
         "language_id": 71,  # Python 3
         "problem_id": None,
         "time": "0.010",

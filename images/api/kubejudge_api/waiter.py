@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kubejudge import protocol
+from kubejudge.replies import as_text
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,7 @@ class VerdictWaiter:
                 if not self._subscriptions:
                     self._active.clear()
                 continue
-            channel = message["channel"]
-            channel = channel.decode() if isinstance(channel, bytes) else channel
+            channel = as_text(message["channel"])
             subscription = self._subscriptions.get(channel)
             if subscription is None:
                 continue

@@ -28,6 +28,8 @@ from kubejudge.settings import Settings
 TESTS = Path(__file__).resolve().parent
 # The tiers that look inside the images or run them in pods.
 IMAGE_TIERS = (TESTS / "images", TESTS / "e2e")
+# The tiers that run pods on the real node (tests/cluster's own `cluster` fixture is another).
+NODE_TIERS = (TESTS / "node_smoke", TESTS / "e2e")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -40,7 +42,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         support_images.make_images(cluster_dir=None)
     if os.environ.get("KUBEJUDGE_CLUSTER_DIR"):
         return
-    if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(tier in tiers for tier in NODE_TIERS):
         nodefixture.build_binaries()
 
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from kubejudge.settings import DEFAULT_POOL, Settings
 from kubejudge.wellknown import SANDBOX_ROOT, WORKER_METRICS_PORT
+from kubejudge_worker.sandbox.limits import Limits
 
 
 class WorkerSettings(Settings):
@@ -35,3 +36,17 @@ class WorkerSettings(Settings):
     compile_memory_kb: int = Field(default=1_024_000, ge=65_536)
     compile_max_processes: int = Field(default=128, ge=1)
     compile_output_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @property
+    def compile_limits(self) -> Limits:
+        """What every compilation runs under, whatever the submission asked for."""
+        return Limits(
+            cpu_time_s=self.compile_cpu_time_s,
+            cpu_extra_time_s=0,
+            wall_time_s=self.compile_wall_time_s,
+            memory_kb=self.compile_memory_kb,
+            stack_kb=64_000,
+            max_processes=self.compile_max_processes,
+            max_file_size_kb=64 * 1024,
+            output_limit_bytes=self.compile_output_bytes,
+        )

@@ -39,7 +39,7 @@ from kubejudge_worker import heartbeat, metrics, record
 from kubejudge_worker.batching import Batcher
 from kubejudge_worker.busytime import BusyTime
 from kubejudge_worker.judge import Verdict, judge
-from kubejudge_worker.sandbox import Limits, Sandbox, SandboxError
+from kubejudge_worker.sandbox import Sandbox, SandboxError
 from kubejudge_worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -74,16 +74,6 @@ class Worker:
         self._busy = BusyTime()
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
-        self._compile_limits = Limits(
-            cpu_time_s=settings.compile_cpu_time_s,
-            cpu_extra_time_s=0,
-            wall_time_s=settings.compile_wall_time_s,
-            memory_kb=settings.compile_memory_kb,
-            stack_kb=64_000,
-            max_processes=settings.compile_max_processes,
-            max_file_size_kb=64 * 1024,
-            output_limit_bytes=settings.compile_output_bytes,
-        )
         self._claims = Batcher(self._claim)
         self._announcements = Batcher(self._announce)
         self._finishes = Batcher(self._finish)
@@ -323,7 +313,7 @@ class Worker:
         log.error("dead-lettered %s: %s", submission.token, reason)
 
     async def _claim(self, tokens: Sequence[str]) -> list[record.Claim | None]:
-        return await record.claim(self.pg, tokens, compile_limits=self._compile_limits)
+        return await record.claim(self.pg, tokens, compile_limits=self.settings.compile_limits)
 
     async def _finish(self, outcomes: Sequence[record.Outcome]) -> list[record.Stored | None]:
         return await record.finish(self.pg, outcomes)

@@ -175,13 +175,7 @@ async def read(
 ) -> list[Delivery]:
     """New entries for `consumer`, waiting up to `block_ms` for one to arrive."""
     try:
-        reply = await redis.xreadgroup(
-            protocol.QUEUE_GROUP,
-            consumer,
-            {protocol.queue_stream(pool): ">"},
-            count=count,
-            block=block_ms,
-        )
+        reply = await redis.xreadgroup(*_read_args(pool, consumer), count=count, block=block_ms)
     except ResponseError as error:
         if "NOGROUP" not in str(error):
             raise
@@ -189,12 +183,27 @@ async def read(
         # PostgreSQL, and a group read from the start of it delivers all of that.
         await ensure_group(redis, pool)
         return []
-    deliveries = []
+    return deliveries(reply)
+
+
+def add_read(pipe: Pipeline, *, pool: str, consumer: str, count: int) -> None:
+    """`read` without waiting, as one more command of `pipe` (a worker sends it with its
+    announcements); its reply goes to `deliveries`."""
+    pipe.xreadgroup(*_read_args(pool, consumer), count=count)
+
+
+def deliveries(reply: list | None) -> list[Delivery]:
+    """The deliveries in an XREADGROUP reply."""
+    found = []
     for _, entries in reply or []:
         for entry_id, fields in entries:
             if fields:  # a deleted entry's id can linger in a reply with no fields
-                deliveries.append(Delivery(as_text(entry_id), _entry(fields)))
-    return deliveries
+                found.append(Delivery(as_text(entry_id), _entry(fields)))
+    return found
+
+
+def _read_args(pool: str, consumer: str) -> tuple[str, str, dict[str, str]]:
+    return protocol.QUEUE_GROUP, consumer, {protocol.queue_stream(pool): ">"}
 
 
 async def reclaim(

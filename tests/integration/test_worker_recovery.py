@@ -186,3 +186,28 @@ async def test_sigterm_past_the_grace_period_releases_the_submission_to_another_
     spawn_worker()  # no heartbeat to wait out: it takes the entry over at once
     row = await wait_final(engine, token)
     assert (row.status_id, row.attempt) == (Status.ACCEPTED, 2)
+
+
+async def test_a_busy_worker_holds_one_entry_ahead_and_leaves_it_unclaimed_when_it_stops(
+    spawn_worker: Spawner, engine: AsyncEngine, redis: Redis
+) -> None:
+    """While its one slot is busy, the worker holds the next entry, so the slot goes from one
+    run to the next without a read; held is not claimed, so on SIGTERM it goes to another
+    worker as it came, with no attempt spent."""
+    first, held = [await submit(engine, redis, source=SLOW, expected_output=b"42") for _ in "ab"]
+    process = spawn_worker()
+    worker_id = await _judged_by(redis, first, process)
+    pending = await redis.xpending_range(
+        protocol.queue_stream(POOL), protocol.QUEUE_GROUP, min="-", max="+", count=10
+    )
+    assert [item["consumer"].decode() for item in pending] == [worker_id] * 2
+    row = await load(engine, held)
+    assert (row.status_id, row.attempt) == (Status.IN_QUEUE, 0)
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 20) == 0
+    assert (await wait_final(engine, first, timeout_s=1)).attempt == 1
+    row = await load(engine, held)
+    assert (row.status_id, row.attempt) == (Status.IN_QUEUE, 0)
+    spawn_worker()  # our heartbeat is gone: it takes the held entry over at once
+    row = await wait_final(engine, held)
+    assert (row.status_id, row.attempt) == (Status.ACCEPTED, 1)

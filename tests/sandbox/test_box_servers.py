@@ -7,6 +7,7 @@ import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from kubejudge_worker.judge import judge
@@ -32,6 +33,32 @@ def test_one_server_judges_submission_after_submission(sandbox: Sandbox) -> None
     for _ in range(5):
         assert judge(sandbox, ECHO).status is Status.ACCEPTED
     assert sandbox.servers_started == 1
+
+
+def test_a_box_given_back_has_the_next_session_opened_at_once(sandbox: Sandbox) -> None:
+    """The next submission does not wait for the last one's session to end or its own to
+    start: the idle server's boxd already serves a fresh session (its one child)."""
+    assert judge(sandbox, ECHO).status is Status.ACCEPTED
+    wait_until(lambda: len(_boxd_children()) == 1, what="the next session to open")
+    [session] = _boxd_children()
+    assert judge(sandbox, ECHO).status is Status.ACCEPTED
+    assert sandbox.servers_started == 1
+    wait_until(lambda: len(_boxd_children()) == 1, what="the session after that to open")
+    assert _boxd_children() != [session]  # every submission has a session of its own
+
+
+def _boxd_children() -> list[int]:
+    """The children of this file's boxd processes (their sessions, not the boxes' own)."""
+    children = []
+    for pid in processes_of(SERVER_UID):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != ".boxd":
+                continue
+            listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        children += [int(child) for child in listed]
+    return children
 
 
 def test_a_server_that_died_is_replaced(sandbox: Sandbox) -> None:

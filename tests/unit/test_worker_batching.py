@@ -72,3 +72,45 @@ async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
         assert await kept == 20
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+async def test_a_call_that_may_wait_rides_with_the_next_batch_that_goes() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = Batcher(recorder.run)
+    patient = batcher.put(1, within_s=60)
+    await asyncio.sleep(0.01)
+    assert recorder.batches == []  # nothing else went: it waits
+    async with asyncio.timeout(1):
+        assert await batcher.submit(2) == 20
+    assert await patient == 10
+    assert recorder.batches == [[1, 2]]  # in the order they were put
+
+
+async def test_a_call_that_may_wait_goes_alone_when_its_time_is_up() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = Batcher(recorder.run)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with asyncio.timeout(1):
+        assert await batcher.submit(1, within_s=0.05) == 10
+    assert loop.time() - started >= 0.05
+    assert recorder.batches == [[1]]
+
+
+async def test_a_call_that_may_wait_is_not_sent_by_a_batch_already_on_the_wire() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+    first = batcher.put(1)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first batch is out
+    patient = batcher.put(2, within_s=60)
+    recorder.release.set()
+    async with asyncio.timeout(1):
+        assert await first == 10
+    await asyncio.sleep(0.01)
+    assert recorder.batches == [[1]]  # the patient call still waits for company
+    assert await batcher.submit(3) == 30
+    assert await patient == 20
+    assert recorder.batches == [[1], [2, 3]]

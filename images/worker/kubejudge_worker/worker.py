@@ -3,13 +3,17 @@
 Per submission (DESIGN.md guarantees 1, 2 and 5):
     claim the row (attempt + 1, Processing) -> publish a `status` event -> judge in the
     sandbox -> write the verdict fenced by our attempt -> publish the `verdict` event -> XACK.
-That is two PostgreSQL statements and three Redis round trips: the read, the heartbeat with the
-status event, and the heartbeat with one script that publishes the verdict and then acks.
-Each is shared by the submissions in flight (`batching`): one read fills every free slot, and
-the claims, verdict writes, and Redis announcements (status events, publish-and-acks, the
-heartbeat) that are ready while the one before is on the wire go out together; a lone
-submission never waits for company. A slot is given back when its run ends, so the next
-submission's claim and status event go out alongside this one's verdict write and publish.
+That is two PostgreSQL statements and, under load, one Redis round trip, the announcement: the
+heartbeat, the verdict's script that publishes and then acks, the status events of the runs
+that started meanwhile, and the read of the next entry. The statements and round trips are
+shared by the submissions in flight (`batching`): one read fills every free slot, and the
+claims, verdict writes and announcements that are ready while the one before is on the wire go
+out together; a lone submission never waits for company. A status event may wait a moment
+for some (`STATUS_EVENT_WITHIN_S`): a run shorter than that sends it with its verdict.
+While every slot is busy the worker holds one more entry, read with an announcement, so a
+slot that frees starts its next run at once; a slot is given back when its run ends, so the
+next submission's claim goes out alongside this one's verdict write. A held entry is not
+claimed: a worker that dies or stops leaves it for another to reclaim, with no attempt spent.
 A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
 newer attempt is dropped, and so is its entry unless another worker reclaimed it (then the
 newer attempt's worker acks it). Entries of workers
@@ -25,7 +29,8 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +49,13 @@ from kubejudge_worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
+# Entries held, beyond the free slots, for the next slot to free: one, so a slot goes from one
+# run to the next without a read in between, and no entry waits behind more than one run here
+# while another worker may be idle.
+READ_AHEAD = 1
+# A status event that no other announcement has taken along by then goes alone: Processing
+# shown this late is not noticed, and most runs end sooner, sending it with their verdict.
+STATUS_EVENT_WITHIN_S = 0.05
 INFRA_RETRIES = 5
 REDIS_RETRY_MAX_S = 5.0
 
@@ -65,12 +77,16 @@ class Worker:
         self.worker_id = worker_id
         self.pool = settings.pool
         self.stopping = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.concurrency)
-        self._tokens: set[str] = set()
-        self._tasks: dict[asyncio.Task[None], str] = {}  # -> the entry id it handles
         # A slot is a sandbox's worth of work: a task gives it back as soon as its run is over,
         # so the next submission starts while this one's verdict is still being recorded.
+        self._free = settings.concurrency  # slots no task holds
         self._with_slot: set[asyncio.Task[None]] = set()
+        self._held: deque[queue.Delivery] = deque()  # read while every slot was busy
+        self._changed = asyncio.Event()  # a slot was freed, a read came back, or stopping
+        self._reading = False  # one read at a time, or two could take more than there is room
+        self._tokens: set[str] = set()
+        self._tasks: dict[asyncio.Task[None], str] = {}  # -> the entry id it handles
+        self._writing: dict[str, asyncio.Future[record.Stored | None]] = {}  # verdicts, by token
         self._busy = BusyTime()
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
@@ -80,6 +96,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._changed.set()
 
     @property
     def ready(self) -> bool:
@@ -101,7 +118,8 @@ class Worker:
             await heartbeat.stop(self.redis, pool=self.pool, worker_id=self.worker_id)
 
     async def _read_loop(self) -> None:
-        """Wait for a free slot, then fill it: a dead worker's entry first, else a new one.
+        """While a slot is free, fill it: a dead worker's entry first, else new ones, plus
+        `READ_AHEAD` to hold. While every slot is busy, reads go with announcements instead.
 
         The blocking read is capped at the reclaim interval, so a free slot checks for
         orphaned entries that often even while no new work arrives.
@@ -109,55 +127,58 @@ class Worker:
         block_ms = max(1, min(READ_BLOCK_MS, round(self.settings.reclaim_interval_s * 1000)))
         next_reclaim = 0.0
         loop = asyncio.get_running_loop()
-        while await self._take_slot():
-            free = 1
-            while not self._slots.locked():  # every other free slot, at once: one read
-                await self._slots.acquire()
-                free += 1
+        while not self.stopping.is_set():
+            if not self._free or self._reading:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
             deliveries: list[queue.Delivery] = []
+            self._reading = True
             try:
                 if loop.time() >= next_reclaim:
                     next_reclaim = loop.time() + self.settings.reclaim_interval_s
                     deliveries = await queue.reclaim(
-                        self.redis, pool=self.pool, consumer=self.worker_id, count=free,
-                        held=set(self._tasks.values()),
+                        self.redis, pool=self.pool, consumer=self.worker_id,
+                        count=self._room(), held=self._entries_in_hand(),
                     )  # fmt: skip
+                    for delivery in deliveries:
+                        log.info("reclaimed %s, which no live task held", delivery.entry.token)
                 if not deliveries and not self.stopping.is_set():
                     deliveries = await queue.read(
                         self.redis,
                         pool=self.pool,
                         consumer=self.worker_id,
-                        count=free,
+                        count=self._room(),
                         block_ms=block_ms,
                     )
             except RedisError:
                 log.exception("reading the queue failed; retrying")
                 await asyncio.sleep(1)
-            for _ in range(free - len(deliveries)):
-                self._slots.release()
-            for delivery in deliveries:
-                if delivery.reclaimed:
-                    log.info("reclaimed %s, which no live task held", delivery.entry.token)
-                self._start(delivery)
+            finally:
+                self._reading = False
+            self._take(deliveries)
+        if self._held:
+            log.info("leaving %d entries read ahead to another worker", len(self._held))
 
-    async def _take_slot(self) -> bool:
-        """Wait for a free slot; False (holding none) once we are stopping, even while every
-        slot is still busy, so the drain clock starts at SIGTERM."""
-        acquiring = asyncio.ensure_future(self._slots.acquire())
-        stopping = asyncio.ensure_future(self.stopping.wait())
-        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not acquiring.done():
-            acquiring.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acquiring
-        if acquiring.done() and not acquiring.cancelled():
-            if not self.stopping.is_set():
-                return True
-            self._slots.release()
-        return False
+    def _room(self) -> int:
+        """How many entries to read: one for each free slot, and those to hold."""
+        return self._free + READ_AHEAD - len(self._held)
+
+    def _entries_in_hand(self) -> Collection[str]:
+        return {*self._tasks.values(), *(delivery.entry_id for delivery in self._held)}
+
+    def _take(self, deliveries: Sequence[queue.Delivery]) -> None:
+        self._held.extend(deliveries)
+        self._start_held()
+
+    def _start_held(self) -> None:
+        """Start held entries in the free slots; none once we are stopping."""
+        while self._held and self._free and not self.stopping.is_set():
+            self._free -= 1
+            self._start(self._held.popleft())
 
     def _start(self, delivery: queue.Delivery) -> None:
+        """Judge `delivery` in a slot already taken for it."""
         task = asyncio.create_task(self._handle(delivery))
         self._tasks[task] = delivery.entry_id
         self._with_slot.add(task)
@@ -174,13 +195,19 @@ class Worker:
     def _free_slot(self, task: asyncio.Task[None]) -> None:
         if task in self._with_slot:
             self._with_slot.discard(task)
-            self._slots.release()
+            self._free += 1
+            self._start_held()
+            self._changed.set()
 
     async def _hold_slot(self, task: asyncio.Task[None]) -> None:
         """A retry judges again, so it waits for a slot like any new submission."""
-        if task not in self._with_slot:
-            await self._slots.acquire()
-            self._with_slot.add(task)
+        while task not in self._with_slot:
+            if self._free:
+                self._free -= 1
+                self._with_slot.add(task)
+            else:
+                self._changed.clear()
+                await self._changed.wait()
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -208,6 +235,11 @@ class Worker:
 
     async def _judge_delivery(self, delivery: queue.Delivery, task: asyncio.Task[None]) -> None:
         token = delivery.entry.token
+        writing = self._writing.get(token)
+        if writing is not None:
+            # A duplicate entry, held while its submission ran: the verdict is being written,
+            # and the claim, after it, finds the row final, as with one entry after the other.
+            await asyncio.wait([writing])
         claim = await self._claims.submit(token)
         if claim is None:  # final already (a duplicate delivery) or deleted
             await queue.ack(self.redis, pool=self.pool, delivery=delivery)
@@ -223,23 +255,23 @@ class Worker:
             metrics.QUEUE_WAIT_SECONDS.labels(self.pool).observe(max(wait_s, 0))
         self._tokens.add(token)
         metrics.BUSY.labels(self.pool).inc()
-        # Judging starts without waiting for the status event to go out; the verdict's event
-        # waits for it, so a device never sees Processing after the verdict.
-        announced = asyncio.ensure_future(self._announce_start(submission))
+        self._announce_start(submission)
         try:
             verdict = await self._judge(claim)
         finally:
             self._tokens.discard(token)
             metrics.BUSY.labels(self.pool).dec()
             self._free_slot(task)
-            await announced
         await self._record(delivery, submission, verdict)
 
-    async def _announce_start(self, submission: record.Stored) -> None:
-        """Best effort: a Redis outage here must not fail the delivery, whose retry would claim
-        again and spend an attempt (enough of them end as a false Internal Error)."""
-        with contextlib.suppress(RedisError, OSError):
-            await self._announcements.submit(_Announcement(submission))
+    def _announce_start(self, submission: record.Stored) -> None:
+        """The status event, queued before judging starts. The verdict's event is queued
+        after it, so it goes in the same round trip or a later one: a device never sees
+        Processing after the verdict. Best effort: a Redis outage here must not fail the
+        delivery, whose retry would claim again and spend an attempt (enough of them end as a
+        false Internal Error)."""
+        sent = self._announcements.put(_Announcement(submission), within_s=STATUS_EVENT_WITHIN_S)
+        sent.add_done_callback(_ignore_failure)
 
     async def _judge(self, claim: record.Claim) -> Verdict:
         submission = claim.submission
@@ -257,7 +289,13 @@ class Worker:
     async def _record(
         self, delivery: queue.Delivery, submission: record.Stored, verdict: Verdict
     ) -> None:
-        final = await self._finishes.submit(_outcome(submission, verdict))
+        writing = self._finishes.put(_outcome(submission, verdict))
+        self._writing[submission.token] = writing
+        try:
+            final = await writing
+        finally:
+            if self._writing.get(submission.token) is writing:  # two attempts may overlap
+                del self._writing[submission.token]
         if final is None:
             metrics.FENCED.labels(self.pool).inc()
             log.warning("verdict for %s fenced out by a newer attempt", submission.token)
@@ -319,11 +357,12 @@ class Worker:
         return await record.finish(self.pg, outcomes)
 
     async def _announce(self, announcements: Sequence[_Announcement]) -> list[None]:
-        """`status` events, `verdict` events each with its ack (one atomic script each), and
-        the heartbeat as it is now (listing the submissions being judged, no longer those
-        with a verdict: the operator may pick an idle pod to remove), in one round trip. A
-        submission's `status` event is always in an earlier one than its verdict."""
-        async with self.redis.pipeline(transaction=True) as pipe:
+        """`status` events, `verdict` events each with its ack (one atomic script each, run in
+        the order queued), the heartbeat as it is now (listing the submissions being judged,
+        no longer those with a verdict: the operator may pick an idle pod to remove) and,
+        while every slot is busy, the read of the entries to hold, in one round trip."""
+        room = 0 if self._reading or self.stopping.is_set() else self._room()
+        async with self.redis.pipeline(transaction=False) as pipe:
             for announcement in announcements:
                 submission, delivery = announcement.submission, announcement.delivery
                 if delivery is None:
@@ -334,7 +373,23 @@ class Worker:
                         pipe, pool=self.pool, delivery=delivery, outgoing=outgoing
                     )
             heartbeat.add_beat(pipe, self._heartbeat(), ttl_ms=self._heartbeat_ttl_ms)
-            await pipe.execute()
+            if room > 0:
+                queue.add_read(pipe, pool=self.pool, consumer=self.worker_id, count=room)
+                self._reading = True
+            try:
+                replies = await pipe.execute(raise_on_error=False)
+            finally:
+                if room > 0:
+                    self._reading = False
+                    self._changed.set()
+        if room > 0:
+            read = replies.pop()
+            # A failed read (NOGROUP: Redis lost its data) is the read loop's to mend.
+            if not isinstance(read, Exception):
+                self._take(queue.deliveries(read))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         return [None] * len(announcements)
 
     def _publication(
@@ -379,6 +434,11 @@ class _Announcement:
 
     submission: record.Stored
     delivery: queue.Delivery | None = None
+
+
+def _ignore_failure(sent: asyncio.Future[None]) -> None:
+    if not sent.cancelled():
+        sent.exception()  # retrieved, so asyncio does not log it as lost
 
 
 def _outcome(submission: record.Stored, verdict: Verdict) -> record.Outcome:

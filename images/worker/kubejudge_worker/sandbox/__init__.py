@@ -11,7 +11,9 @@ stdout/stderr, CPU time of the whole process tree, peak memory, wall time.
 
 Boxes are served by box servers (`server.py`, `boxd.c`), one per concurrent box, kept
 between submissions: the server's box is built once, and boxd makes each submission and each
-run fresh inside it, at a fraction of the cost of a new bubblewrap box per run.
+run fresh inside it, at a fraction of the cost of a new bubblewrap box per run. A box given
+back ends its session and opens the next one at once, so neither is on the next submission's
+path.
 
 Two modes. `bwrap` (the default): the server lives in a bubblewrap box (`bwrap.py`), and
 every run gets fresh namespaces inside it. `rlimit`: the server runs on the host, and a run
@@ -131,48 +133,51 @@ class Sandbox:
     @contextmanager
     def box(self, *, family: str) -> Iterator[Box]:
         env = {**BASE_ENV, **toolchain(family).env}
-        server = self._open(self._take())
+        server = self._take()
         try:
             yield Box(sandbox=self, server=server, env=env)
         finally:
             self._give_back(server)
 
-    def _open(self, server: BoxServer) -> BoxServer:
-        """Start a session on `server`; on a fresh server if that one died meanwhile."""
-        size = str(self.config.work_dir_bytes).encode()
-        try:
-            server.call([b"open", size])
-            return server
-        except BoxServerError:
+    def _take(self) -> BoxServer:
+        """A box server with a fresh session open: an idle one, whose session was opened when
+        it was given back, or a new one."""
+        while True:
+            with self._lock:
+                server = self._idle.pop() if self._idle else None
+            if server is None:
+                break
+            try:
+                server.settle()  # the last session's close, and this one's open
+            except BoxServerError:
+                self._retire(server)  # its session would not end, or the next not open
+                continue
+            if server.alive:  # it may have answered both, then died while idle
+                return server
             self._retire(server)
         server = self._start_server()
         try:
-            server.call([b"open", size])
+            server.call([b"open", self._work_dir_size])
         except BoxServerError as error:
             self._retire(server)
             raise SandboxError(f"starting a box: {error}") from error
         return server
 
-    def _take(self) -> BoxServer:
-        """An idle box server, or a new one."""
-        while True:
-            with self._lock:
-                server = self._idle.pop() if self._idle else None
-            if server is None:
-                return self._start_server()
-            if server.alive:
-                return server
-            self._retire(server)
-
     def _give_back(self, server: BoxServer) -> None:
-        """End the server's session and keep it for the next box, unless it failed."""
+        """End the server's session and open the next one, without waiting for either: the
+        next box finds its session ready, and its `_take` reads the replies."""
         try:
-            server.call([b"close"])
+            server.request([b"close"])
+            server.request([b"open", self._work_dir_size])
         except BoxServerError:
             self._retire(server)
             return
         with self._lock:
             self._idle.append(server)
+
+    @property
+    def _work_dir_size(self) -> bytes:
+        return str(self.config.work_dir_bytes).encode()
 
     def _retire(self, server: BoxServer) -> None:
         """Kill a server that failed or died, and free its uid for a new one."""

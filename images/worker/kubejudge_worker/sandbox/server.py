@@ -37,6 +37,7 @@ class BoxServer:
         self.cgroup = cgroup
         self._control = control
         self._dead = False
+        self._owed = 0  # requests sent whose replies are not read yet
 
     @classmethod
     def start(
@@ -104,8 +105,8 @@ class BoxServer:
     @property
     def alive(self) -> bool:
         """False once it died or was killed: a hang-up or anything unasked on its socket."""
-        if self._dead:
-            return False
+        if self._dead or self._owed:  # an owed reply is not unasked: see `settle`
+            return not self._dead
         ready, _, _ = select.select([self._control], [], [], 0)
         if ready:
             self.kill()
@@ -122,15 +123,18 @@ class BoxServer:
         except OSError as error:
             self.kill()
             raise BoxServerError(f"box server gone: {error}") from error
+        self._owed += 1
 
     def reply(self, *, timeout: float | None = REPLY_TIMEOUT_S) -> None:
-        """Wait for the answer to the last request; raise if it was an error."""
+        """Wait for the answer to the oldest request not answered yet; raise if it was an
+        error."""
         self._control.settimeout(timeout)
         try:
             answer = self._control.recv(_MAX_REPLY)
         except OSError as error:  # TimeoutError included: the server is stuck
             self.kill()
             raise BoxServerError(f"box server did not answer: {error}") from error
+        self._owed -= 1
         status, _, message = answer.partition(b"\0")
         if status == b"ok":
             return
@@ -142,6 +146,11 @@ class BoxServer:
     def call(self, fields: list[bytes], *, fds: list[int] | None = None) -> None:
         self.request(fields, fds=fds)
         self.reply()
+
+    def settle(self) -> None:
+        """Read the replies still owed, in order; raise at the first error."""
+        while self._owed:
+            self.reply()
 
     def kill(self) -> None:
         """End the box and everything in it; idempotent."""

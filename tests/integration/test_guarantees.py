@@ -50,6 +50,7 @@ if shutil.which("bwrap") is None:
     pytest.skip("bubblewrap (bwrap) is not installed", allow_module_level=True)
 
 USER = "alice"
+ACCEPTED_42 = Verdict(status=Status.ACCEPTED, stdout=b"42\n")
 # Short, so a submission lost with Redis is put back within seconds of the restart.
 RECONCILE_ENV = {"KUBEJUDGE_RECONCILE_AFTER_S": "2", "KUBEJUDGE_RECONCILE_INTERVAL_S": "0.5"}
 # A short drain too, so stopping the stack after a test never waits out the 25 s default.
@@ -375,6 +376,55 @@ async def test_a_token_twice_in_one_claim_batch_gets_two_attempts(
         await finish_one(engine, token=token, attempt=2, verdict=Verdict(status=Status.ACCEPTED))
         is not None
     )
+
+
+async def test_a_claim_and_a_verdict_share_one_statement_each_fenced_as_alone(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """A slot's next claim goes with its last verdict: the claim starts an attempt on its
+    submission (with the job to judge), the verdict is written only for its current attempt,
+    and a stale verdict in the same statement changes nothing."""
+    done, stale, following = [await submit(engine, redis, source="print(1)\n") for _ in "abc"]
+    async with worker_connections(engine) as pg:
+        await record.claim(pg, [done, stale, stale], compile_limits=COMPILE_LIMITS)
+        now = record.now()
+        claims, finals = await record.claim_and_finish(
+            pg,
+            [following],
+            [
+                record.Outcome(token=done, attempt=1, verdict=ACCEPTED_42, finished_at=now),
+                record.Outcome(token=stale, attempt=1, verdict=ACCEPTED_42, finished_at=now),
+            ],
+            compile_limits=COMPILE_LIMITS,
+        )
+    [claim] = claims
+    assert claim is not None and claim.submission.attempt == 1
+    assert claim.job.source == b"print(1)\n"
+    assert finals[0] is not None and finals[0].stdout == b"42\n"
+    assert finals[1] is None
+    assert (await load(engine, following)).status_id == Status.PROCESSING
+    assert (await load(engine, done)).status_id == Status.ACCEPTED
+    assert (await load(engine, stale)).status_id == Status.PROCESSING
+
+
+async def test_a_claim_of_a_submission_whose_verdict_goes_with_it_finds_it_final(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """PostgreSQL applies one of two updates of a row in one statement: a claim of a token
+    whose verdict is in the same batch (a duplicate entry) goes after it, as alone."""
+    token = await submit(engine, redis, source="print(1)\n")
+    async with worker_connections(engine) as pg:
+        await record.claim(pg, [token], compile_limits=COMPILE_LIMITS)
+        outcome = record.Outcome(
+            token=token, attempt=1, verdict=ACCEPTED_42, finished_at=record.now()
+        )
+        claims, finals = await record.claim_and_finish(
+            pg, [token], [outcome], compile_limits=COMPILE_LIMITS
+        )
+    assert claims == [None]
+    assert finals[0] is not None and finals[0].status_id == Status.ACCEPTED
+    row = await load(engine, token)
+    assert (row.status_id, row.attempt) == (Status.ACCEPTED, 1)
 
 
 async def test_a_fenced_out_attempt_leaves_a_reclaimed_entry_to_its_new_owner(

@@ -11,6 +11,7 @@ import socket
 import threading
 import uuid
 
+import uvloop
 from redis.asyncio import Redis
 
 from kubejudge_worker import metrics, record
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
             "memory instead (checked every 5 ms, so a program can overshoot its limit briefly)"
         )
     try:
-        released = asyncio.run(_serve(settings, sandbox, worker_id))
+        # uvloop, as the api and gateway run: the loop every slot shares costs a little less.
+        released = uvloop.run(_serve(settings, sandbox, worker_id))
     finally:
         sandbox.close()
     if released:

@@ -6,7 +6,9 @@ worker presumed dead) can never overwrite a newer one, and a submission that is 
 final is never judged or published twice.
 
 Both run on every submission, so each takes a batch (the submissions a worker has in flight,
-see `batching`) in one statement, fenced row by row. They are Core statements compiled once
+see `batching`) in one statement, fenced row by row, and a slot's next claim and its last
+verdict, ready at the same moment, go in one statement together. They are Core statements
+compiled once
 and sent over raw asyncpg, as the api's accept path does: SQLAlchemy's execution (its
 greenlets, pool checkout and result processing) was half the worker's own CPU per submission,
 on the event loop every other slot shares.
@@ -31,7 +33,9 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -119,6 +123,29 @@ _FINISH = (
 )
 
 
+_RETURNED = {column.name for column in (*_CLAIMED, *_FINAL)}
+
+
+def _as_written(statement: Any, kind: str) -> Any:
+    """The rows `statement` (a CTE) returned, with every column either statement returns
+    (NULL where this one does not), after a `kind` column saying which it was."""
+    return select(
+        literal(kind).label("kind"),
+        *(
+            statement.c[column.name]
+            if column.name in statement.c
+            else cast(null(), column.type).label(column.name)
+            for column in SUBMISSIONS.c
+            if column.name in _RETURNED
+        ),
+    )
+
+
+_CLAIM_AND_FINISH = union_all(
+    _as_written(_FINISH.cte("finished"), "finished"), _as_written(_CLAIM.cte("claimed"), "claimed")
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """A statement as asyncpg takes it: its SQL, and its parameters in order, each given at
@@ -141,6 +168,7 @@ class _Compiled:
 _CLAIM_SQL = _Compiled.of(_CLAIM)
 _TESTS_SQL = _Compiled.of(_TESTS)
 _FINISH_SQL = _Compiled.of(_FINISH)
+_CLAIM_AND_FINISH_SQL = _Compiled.of(_CLAIM_AND_FINISH)
 
 
 class Stored:
@@ -208,13 +236,40 @@ async def claim(
         for round_ in _rounds(tokens):
             given = {"claimed_tokens": [tokens[i] for i in round_], "now": now()}
             found = await connection.fetch(_CLAIM_SQL.sql, *_CLAIM_SQL.args(given))
-            rows = {row["token"]: Stored(row) for row in found}
-            tests = await _tests(connection, rows.values())
-            for i in round_:
-                row = rows.get(tokens[i])
-                if row is not None:
-                    claims[i] = Claim(row, _job(row, tests, compile_limits))
+            claimed = await _claims(connection, found, compile_limits)
+            claims |= {i: claimed[tokens[i]] for i in round_ if tokens[i] in claimed}
     return [claims.get(i) for i in range(len(tokens))]
+
+
+async def claim_and_finish(
+    pg: asyncpg.Pool, tokens: Sequence[str], outcomes: Sequence[Outcome], *, compile_limits: Limits
+) -> tuple[list[Claim | None], list[Stored | None]]:
+    """`claim(tokens)` and `finish(outcomes)`, in one statement where they can share one: the
+    tokens distinct, and none of them in `outcomes` (PostgreSQL applies only one of two
+    updates of a row in one statement). Else the verdicts first, then the claims, as they
+    would go one after the other."""
+    finishing = {outcome.token for outcome in outcomes}
+    if not (tokens and outcomes) or len(set(tokens)) < len(tokens) or finishing & set(tokens):
+        finals = await finish(pg, outcomes) if outcomes else []
+        return (await claim(pg, tokens, compile_limits=compile_limits) if tokens else []), finals
+    given = {"claimed_tokens": list(tokens), "now": now(), **_verdict_columns(outcomes)}
+    async with pg.acquire() as connection:
+        found = await connection.fetch(
+            _CLAIM_AND_FINISH_SQL.sql, *_CLAIM_AND_FINISH_SQL.args(given)
+        )
+        claimed = [row for row in found if row["kind"] == "claimed"]
+        claims = await _claims(connection, claimed, compile_limits)
+    finished = [row for row in found if row["kind"] == "finished"]
+    return [claims.get(token) for token in tokens], _finals(finished, outcomes)
+
+
+async def _claims(
+    connection: asyncpg.Connection, found: Sequence[asyncpg.Record], compile_limits: Limits
+) -> dict[str, Claim]:
+    """The claimed rows, with their jobs, by token."""
+    rows = [Stored(row) for row in found]
+    tests = await _tests(connection, rows)
+    return {row.token: Claim(row, _job(row, tests, compile_limits)) for row in rows}
 
 
 def _rounds(tokens: Sequence[str]) -> list[list[int]]:
@@ -275,14 +330,24 @@ def _job(submission: Stored, tests: dict[int, list[Case]], compile_limits: Limit
 async def finish(pg: asyncpg.Pool, outcomes: Sequence[Outcome]) -> list[Stored | None]:
     """Write each outcome's verdict if its attempt is still current (one statement, fenced row
     by row); each one's final row, or None where it was fenced out."""
+    # One statement, so autocommit: no BEGIN and COMMIT round trips around it.
+    found = await pg.fetch(_FINISH_SQL.sql, *_FINISH_SQL.args(_verdict_columns(outcomes)))
+    return _finals(found, outcomes)
+
+
+def _verdict_columns(outcomes: Sequence[Outcome]) -> dict[str, list[Any]]:
+    """The outcomes as the verdict write takes them: one array a column."""
     columns: dict[str, list[Any]] = {
         f"all_{name}": [] for name in (*_FENCE_COLUMNS, *_VERDICT_COLUMNS)
     }
     for outcome in outcomes:
         for name, value in _row_values(outcome).items():
             columns[f"all_{name}"].append(value)
-    # One statement, so autocommit: no BEGIN and COMMIT round trips around it.
-    found = await pg.fetch(_FINISH_SQL.sql, *_FINISH_SQL.args(columns))
+    return columns
+
+
+def _finals(found: Sequence[asyncpg.Record], outcomes: Sequence[Outcome]) -> list[Stored | None]:
+    """Each outcome's final row, or None where it was fenced out."""
     written = {(row["token"], row["attempt"]): Stored(row) for row in found}
     return [written.get((outcome.token, outcome.attempt)) for outcome in outcomes]
 

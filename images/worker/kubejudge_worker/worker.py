@@ -3,17 +3,18 @@
 Per submission (DESIGN.md guarantees 1, 2 and 5):
     claim the row (attempt + 1, Processing) -> publish a `status` event -> judge in the
     sandbox -> write the verdict fenced by our attempt -> publish the `verdict` event -> XACK.
-That is two PostgreSQL statements and, under load, one Redis round trip, the announcement: the
-heartbeat, the verdict's script that publishes and then acks, the status events of the runs
-that started meanwhile, and the read of the next entry. The statements and round trips are
+Under load that is one PostgreSQL statement and one Redis round trip per submission. The
+statement claims a slot's next submission and writes its last verdict. The round trip, the
+announcement, carries the heartbeat, the verdict's script that publishes and then acks, the
+status events of the runs that started meanwhile, and the read of the next entry. Both are
 shared by the submissions in flight (`batching`): one read fills every free slot, and the
-claims, verdict writes and announcements that are ready while the one before is on the wire go
-out together; a lone submission never waits for company. A status event may wait a moment
+claims, verdict writes and announcements that are ready while the one before is on the wire
+go out together; a lone submission never waits for company. A status event may wait a moment
 for some (`STATUS_EVENT_WITHIN_S`): a run shorter than that sends it with its verdict.
 While every slot is busy the worker holds one more entry, read with an announcement, so a
-slot that frees starts its next run at once; a slot is given back when its run ends, so the
-next submission's claim goes out alongside this one's verdict write. A held entry is not
-claimed: a worker that dies or stops leaves it for another to reclaim, with no attempt spent.
+slot that frees starts its next run at once, and its claim goes with the verdict of the run
+that just ended. A held entry is not claimed: a worker that dies or stops leaves it for
+another to reclaim, with no attempt spent.
 A duplicate delivery of a final submission is acked and skipped; a verdict fenced out by a
 newer attempt is dropped, and so is its entry unless another worker reclaimed it (then the
 newer attempt's worker acks it). Entries of workers
@@ -32,7 +33,7 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import asyncpg
 from redis.asyncio import Redis
@@ -90,9 +91,10 @@ class Worker:
         self._busy = BusyTime()
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
-        self._claims = Batcher(self._claim)
+        # Claims and verdict writes share statements: a slot's next claim goes with its last
+        # verdict.
+        self._statements: Batcher[str | record.Outcome, _Written] = Batcher(self._write)
         self._announcements = Batcher(self._announce)
-        self._finishes = Batcher(self._finish)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -240,7 +242,7 @@ class Worker:
             # A duplicate entry, held while its submission ran: the verdict is being written,
             # and the claim, after it, finds the row final, as with one entry after the other.
             await asyncio.wait([writing])
-        claim = await self._claims.submit(token)
+        claim = cast(record.Claim | None, await self._statements.submit(token))
         if claim is None:  # final already (a duplicate delivery) or deleted
             await queue.ack(self.redis, pool=self.pool, delivery=delivery)
             return
@@ -289,7 +291,10 @@ class Worker:
     async def _record(
         self, delivery: queue.Delivery, submission: record.Stored, verdict: Verdict
     ) -> None:
-        writing = self._finishes.put(_outcome(submission, verdict))
+        writing = cast(
+            asyncio.Future[record.Stored | None],
+            self._statements.put(_outcome(submission, verdict)),
+        )
         self._writing[submission.token] = writing
         try:
             final = await writing
@@ -350,11 +355,15 @@ class Worker:
         metrics.DEAD_LETTERS.labels(self.pool).inc()
         log.error("dead-lettered %s: %s", submission.token, reason)
 
-    async def _claim(self, tokens: Sequence[str]) -> list[record.Claim | None]:
-        return await record.claim(self.pg, tokens, compile_limits=self.settings.compile_limits)
-
-    async def _finish(self, outcomes: Sequence[record.Outcome]) -> list[record.Stored | None]:
-        return await record.finish(self.pg, outcomes)
+    async def _write(self, items: Sequence[str | record.Outcome]) -> list[_Written]:
+        """Claim the tokens and write the verdicts among `items`; each one's result."""
+        tokens = [item for item in items if isinstance(item, str)]
+        outcomes = [item for item in items if isinstance(item, record.Outcome)]
+        claims, finals = await record.claim_and_finish(
+            self.pg, tokens, outcomes, compile_limits=self.settings.compile_limits
+        )
+        claimed, finished = iter(claims), iter(finals)
+        return [next(claimed) if isinstance(item, str) else next(finished) for item in items]
 
     async def _announce(self, announcements: Sequence[_Announcement]) -> list[None]:
         """`status` events, `verdict` events each with its ack (one atomic script each, run in
@@ -425,6 +434,10 @@ class Worker:
             await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
             with contextlib.suppress(RedisError):
                 await self._beat()
+
+
+# A claim (or None: final or gone), or a verdict write's final row (or None: fenced out).
+_Written = record.Claim | record.Stored | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,3 +114,15 @@ async def test_a_call_that_may_wait_is_not_sent_by_a_batch_already_on_the_wire()
     assert await batcher.submit(3) == 30
     assert await patient == 20
     assert recorder.batches == [[1], [2, 3]]
+
+
+async def test_an_item_that_failed_fails_its_own_caller_only() -> None:
+    async def run(items: Sequence[int]) -> list[int | BaseException]:
+        return [ValueError(item) if item == 2 else item * 10 for item in items]
+
+    batcher = Batcher(run)
+    first, failed, third = (batcher.put(n) for n in (1, 2, 3))
+    async with asyncio.timeout(1):
+        assert (await first, await third) == (10, 30)
+        with pytest.raises(ValueError):
+            await failed

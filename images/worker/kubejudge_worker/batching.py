@@ -18,12 +18,14 @@ Out = TypeVar("Out")
 
 
 class Batcher(Generic[In, Out]):
-    """`put(item)` is a future of `run([...items])`'s result at the item's position; if `run`
-    raises, every item of that batch gets the error (its caller retries as it would alone).
-    Items go out in the order they were put, and a batch starts only when the one before it is
-    back."""
+    """`put(item)` is a future of `run([...items])`'s result at the item's position: an
+    exception there is raised to that item's caller alone; if `run` raises, every item of the
+    batch gets the error (each caller retries as it would alone). Items go out in the order
+    they were put, and a batch starts only when the one before it is back."""
 
-    def __init__(self, run: Callable[[Sequence[In]], Awaitable[Sequence[Out]]]) -> None:
+    def __init__(
+        self, run: Callable[[Sequence[In]], Awaitable[Sequence[Out | BaseException]]]
+    ) -> None:
         self._run = run
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
         self._due = math.inf  # the loop time by which what waits must go
@@ -79,5 +81,9 @@ class Batcher(Generic[In, Out]):
                 future.cancel()
             raise
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():  # its caller may have been cancelled meanwhile
+            if future.done():  # its caller may have been cancelled meanwhile
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
                 future.set_result(result)

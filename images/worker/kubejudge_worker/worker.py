@@ -365,11 +365,12 @@ class Worker:
         claimed, finished = iter(claims), iter(finals)
         return [next(claimed) if isinstance(item, str) else next(finished) for item in items]
 
-    async def _announce(self, announcements: Sequence[_Announcement]) -> list[None]:
+    async def _announce(self, announcements: Sequence[_Announcement]) -> list[RedisError | None]:
         """`status` events, `verdict` events each with its ack (one atomic script each, run in
         the order queued), the heartbeat as it is now (listing the submissions being judged,
         no longer those with a verdict: the operator may pick an idle pod to remove) and,
-        while every slot is busy, the read of the entries to hold, in one round trip."""
+        while every slot is busy, the read of the entries to hold, in one round trip. A
+        script that fails fails its own announcement only."""
         room = 0 if self._reading or self.stopping.is_set() else self._room()
         async with self.redis.pipeline(transaction=False) as pipe:
             for announcement in announcements:
@@ -396,10 +397,10 @@ class Worker:
             # A failed read (NOGROUP: Redis lost its data) is the read loop's to mend.
             if not isinstance(read, Exception):
                 self._take(queue.deliveries(read))
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return [None] * len(announcements)
+        outcomes, beat = replies[: len(announcements)], replies[len(announcements) :]
+        if failed := [reply for reply in beat if isinstance(reply, Exception)]:
+            log.warning("the heartbeat failed; the heartbeat loop beats again: %s", failed[0])
+        return [reply if isinstance(reply, RedisError) else None for reply in outcomes]
 
     def _publication(
         self, kind: Literal["status", "verdict"], submission: record.Stored

@@ -42,6 +42,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import ClauseElement
 
+from kubejudge import protocol
 from kubejudge.db.models import Submission, TestCase
 from kubejudge.languages import LANGUAGES
 from kubejudge.settings import Settings
@@ -60,12 +61,11 @@ _CLAIMED = [
     for column in SUBMISSIONS.c
     if column.name not in {"stdout", "stderr", "compile_output", "additional_files"}
 ]
-# A verdict write returns the row as stored, less the request's inputs (source, stdin, ...).
-_FINAL = [
-    column
-    for column in SUBMISSIONS.c
-    if column.name not in {"source_code", "stdin", "expected_output", "additional_files"}
-]
+# A verdict write returns what the verdict's event reports, whose feed it goes to, when it was
+# submitted and the attempt that wrote it: not the outputs, which can be megabytes the worker
+# has just sent.
+_FINAL_NAMES = {*protocol.JudgedRow.__annotations__, "owner", "created_at", "attempt"}
+_FINAL = [column for column in SUBMISSIONS.c if column.name in _FINAL_NAMES]
 
 _CLAIM = (
     update(SUBMISSIONS)

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubejudge import auth, queue
-from kubejudge.db.engine import create_engine
+from kubejudge.db.engine import create_engine, create_pool
 from kubejudge_api import reconciler
 from kubejudge_api.backpressure import Backpressure
 from kubejudge_api.metrics import ApiMetrics
@@ -37,11 +37,10 @@ class Services:
         redis = Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
-        dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         services = cls(
             settings=settings,
             engine=create_engine(settings, pool_size=10),
-            pg=await asyncpg.create_pool(dsn, min_size=1, max_size=20, reset=_keep_session),
+            pg=await create_pool(settings, min_size=1, max_size=20),
             redis=redis,
             waiter=VerdictWaiter(redis),
             metrics=metrics,
@@ -70,8 +69,3 @@ class Services:
         await self.redis.aclose()
         await self.pg.close()
         await self.engine.dispose()
-
-
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """The accept path sets no session state, so returning a connection to the pool skips
-    asyncpg's reset round trip."""

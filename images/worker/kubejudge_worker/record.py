@@ -43,6 +43,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import ClauseElement
 
 from kubejudge import protocol
+from kubejudge.db.engine import create_pool
 from kubejudge.db.models import Submission, TestCase
 from kubejudge.languages import LANGUAGES
 from kubejudge.settings import Settings
@@ -187,24 +188,16 @@ class Stored:
 
 
 async def connect(settings: Settings, *, concurrency: int) -> asyncpg.Pool:
-    """The worker's connections: one for each kind of batch in flight (claims, verdicts) and
-    the odd one-off (a give-up), with room to spare. A connection PostgreSQL dropped fails its
-    statement, which is retried like any infrastructure error, on a new one."""
-    dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    return await asyncpg.create_pool(
-        dsn, min_size=0, max_size=concurrency + 2, init=_decode_json, reset=_keep_session
-    )
+    """The worker's connections: one for each batch in flight and the odd one-off (a
+    give-up), with room to spare. A connection PostgreSQL dropped fails its statement, which
+    is retried like any infrastructure error, on a new one."""
+    return await create_pool(settings, min_size=0, max_size=concurrency + 2, init=_decode_json)
 
 
 async def _decode_json(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads
     )
-
-
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """Nothing here sets session state, so a connection goes back to the pool without
-    asyncpg's reset round trip."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from kubejudge_dev import localservices
+from kubejudge_dev.loadtest.report import percentiles
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
@@ -211,21 +212,19 @@ async def drive(urls: Urls, *, rate: float, seconds: float) -> Run:
     return run
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def report(args: argparse.Namespace, concurrency: int, runs: list[Run]) -> None:
     figures = [
         {
-            "own_p50_ms": _percentile(run.own_ms, 0.50),
-            "own_p99_ms": _percentile(run.own_ms, 0.99),
-            "total_p50_ms": _percentile(run.total_ms, 0.50),
-            "total_p99_ms": _percentile(run.total_ms, 0.99),
-            "accept_p50_ms": _percentile(run.accept_ms, 0.50),
-            "accept_p99_ms": _percentile(run.accept_ms, 0.99),
-            **{f"{stage}_p50_ms": _percentile(run.stages_ms[stage], 0.50) for stage in STAGES},
+            **{
+                f"{name}_{rank}_ms": percentiles(values)[rank]
+                for name, values in (
+                    ("own", run.own_ms),
+                    ("total", run.total_ms),
+                    ("accept", run.accept_ms),
+                )
+                for rank in ("p50", "p99")
+            },
+            **{f"{stage}_p50_ms": percentiles(run.stages_ms[stage])["p50"] for stage in STAGES},
             "judged": len(run.total_ms),
             "lost": len(run.submitted) - len(run.total_ms),
             "errors": run.errors,

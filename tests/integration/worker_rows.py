@@ -12,7 +12,7 @@ from decimal import Decimal
 import asyncpg
 from kubejudge_worker import record
 from kubejudge_worker.judge import Verdict
-from kubejudge_worker.sandbox import Limits
+from kubejudge_worker.settings import WorkerSettings
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,10 +23,7 @@ from kubejudge.db.models import Problem, Submission, TestCase
 from kubejudge.settings import Settings
 
 POOL = "default"
-COMPILE_LIMITS = Limits(
-    cpu_time_s=10, cpu_extra_time_s=0, wall_time_s=20, memory_kb=512_000, stack_kb=64_000,
-    max_processes=128, max_file_size_kb=65_536, output_limit_bytes=1 << 16,
-)  # fmt: skip
+COMPILE_LIMITS = WorkerSettings().compile_limits
 
 
 @contextlib.asynccontextmanager

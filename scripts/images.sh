@@ -44,8 +44,7 @@ done
 if [[ -n "$engine" ]]; then
   log "building with $engine"
   for target in "${ROLES[@]}" "${STORES[@]}"; do
-    "$engine" build --file images/Dockerfile --target "$target" --build-arg "ROLE=$target" \
-      --tag "${images[$target]}" . >&2
+    "$engine" build --file images/Dockerfile --target "$target" --tag "${images[$target]}" . >&2
     echo "${images[$target]}"
   done
   echo "$engine"
@@ -81,12 +80,11 @@ imported_digest() {
 }
 
 mkdir -p "$ARCHIVES"
-# ROLE picks the venv the build stage makes for a role's target (the stores' targets skip it).
 for target in "${ROLES[@]}" "${STORES[@]}"; do
   image="${images[$target]}"
   log "building $image"
   buildah bud --isolation chroot --layers --force-rm --quiet --file images/Dockerfile --target "$target" \
-    --build-arg "ROLE=$target" --tag "$image" "${build_args[@]}" . >&2
+    --tag "$image" "${build_args[@]}" . >&2
   id="$(buildah inspect --type image --format '{{.FromImageID}}' "$image")"
   archive="$ARCHIVES/${image//[\/:]/_}.tar"
   if [[ "$(cat "$archive.id" 2>/dev/null)" != "$id" ]]; then

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 from kubernetes import client
+from support.polling import wait_until
 
 from tests.e2e.judge import Judge, is_ready
 
@@ -35,9 +36,15 @@ def test_the_operator_runs_in_a_pod_as_the_charts_service_account(
 
 
 def test_every_component_of_the_example_is_ready_in_pods(judge: Judge) -> None:
+    # Ready says each Deployment serves (one available replica, as Kubernetes' own Available
+    # does); the second replica of each may still be starting.
     for component, count in (("api", 2), ("gateway", 2), ("redis", 1), ("postgresql", 1)):
-        ready = judge.ready_pods(component)
-        assert len(ready) == count, f"{component}: {len(ready)} ready pod(s), want {count}"
+        wait_until(
+            lambda c=component, n=count: len(judge.ready_pods(c)) == n,
+            timeout=120,
+            interval=1,
+            what=f"{count} ready {component} pod(s)",
+        )
     assert judge.conditions()["Ready"] == "True"
     # The warm JVM pool keeps its one worker; the general pool sleeps at zero.
     assert len(judge.ready_pods("worker", "jvm")) == 1

@@ -60,8 +60,8 @@ BOX_SERVERS_STARTED = Gauge(
 )
 
 
-# What a worker can write as a submission's final status (Judge0's 1 and 2 are not final).
-FINAL_STATUSES = tuple(s for s in Status if s not in (Status.IN_QUEUE, Status.PROCESSING))
+# What a worker can write as a submission's final status.
+FINAL_STATUSES = tuple(status for status in Status if status.is_final)
 
 
 def initialize(pool: str, language_ids: Iterable[int]) -> None:

@@ -51,7 +51,7 @@ from kubejudge.statuses import Status
 from kubejudge_worker.judge import Case, Job, Verdict
 from kubejudge_worker.sandbox import Limits
 
-UNFINISHED = (int(Status.IN_QUEUE), int(Status.PROCESSING))
+UNFINISHED = tuple(int(status) for status in Status if not status.is_final)
 SUBMISSIONS = Submission.__table__
 TEST_CASES = TestCase.__table__
 

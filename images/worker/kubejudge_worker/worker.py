@@ -87,12 +87,13 @@ class Worker:
         self._reading = False  # one read at a time, or two could take more than there is room
         self._tokens: set[str] = set()
         self._tasks: dict[asyncio.Task[None], str] = {}  # -> the entry id it handles
-        self._writing: dict[str, asyncio.Future[record.Stored | None]] = {}  # verdicts, by token
         self._busy = BusyTime()
         self.released = False  # the drain timed out: judging threads may still be running
         self._left = False  # run() is done: the heartbeat loop ends
         # Claims and verdict writes share statements: a slot's next claim goes with its last
-        # verdict.
+        # verdict. Statements go one after another, in the order their items were queued, so a
+        # claim queued after a verdict of its submission (a duplicate entry, held meanwhile)
+        # finds the row final, as one entry after the other would.
         self._statements: Batcher[str | record.Outcome, _Written] = Batcher(self._write)
         self._announcements = Batcher(self._announce)
 
@@ -237,11 +238,6 @@ class Worker:
 
     async def _judge_delivery(self, delivery: queue.Delivery, task: asyncio.Task[None]) -> None:
         token = delivery.entry.token
-        writing = self._writing.get(token)
-        if writing is not None:
-            # A duplicate entry, held while its submission ran: the verdict is being written,
-            # and the claim, after it, finds the row final, as with one entry after the other.
-            await asyncio.wait([writing])
         claim = cast(record.Claim | None, await self._statements.submit(token))
         if claim is None:  # final already (a duplicate delivery) or deleted
             await queue.ack(self.redis, pool=self.pool, delivery=delivery)
@@ -291,16 +287,9 @@ class Worker:
     async def _record(
         self, delivery: queue.Delivery, submission: record.Stored, verdict: Verdict
     ) -> None:
-        writing = cast(
-            asyncio.Future[record.Stored | None],
-            self._statements.put(_outcome(submission, verdict)),
+        final = cast(
+            record.Stored | None, await self._statements.submit(_outcome(submission, verdict))
         )
-        self._writing[submission.token] = writing
-        try:
-            final = await writing
-        finally:
-            if self._writing.get(submission.token) is writing:  # two attempts may overlap
-                del self._writing[submission.token]
         if final is None:
             metrics.FENCED.labels(self.pool).inc()
             log.warning("verdict for %s fenced out by a newer attempt", submission.token)

@@ -105,8 +105,10 @@ class BoxServer:
     @property
     def alive(self) -> bool:
         """False once it died or was killed: a hang-up or anything unasked on its socket."""
-        if self._dead or self._owed:  # an owed reply is not unasked: see `settle`
-            return not self._dead
+        if self._dead:
+            return False
+        if self._owed:  # its socket holds replies we asked for: `settle` reads them
+            return True
         ready, _, _ = select.select([self._control], [], [], 0)
         if ready:
             self.kill()
